@@ -1,0 +1,3 @@
+//! Subcommands of the `southpaw` binary, one module each.
+
+pub mod sandbox;
