@@ -6,7 +6,11 @@ mod cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "southpaw", version, about = "A Rust forwarding plane for OVN hosts")]
+#[command(
+    name = "southpaw",
+    version,
+    about = "A Rust forwarding plane for OVN hosts"
+)]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]
@@ -20,6 +24,14 @@ enum Command {
     /// Start a private OVN (NB, SB, northd, local Open_vSwitch DB) in a temporary directory,
     /// build the seed walkthrough topology with namespace containers, and run southpaw on it.
     Sandbox(cmd::sandbox::Args),
+    /// The chassis daemon: OVS DB and Southbound consumer, chassis duties, ct zones.
+    Run(cmd::run::Args),
+    /// Trace a microflow through the Southbound logical pipeline with southpaw's compiler
+    /// and executor (same inputs as ovn-trace).
+    Trace(cmd::trace::Args),
+    /// Compile every logical datapath of the Southbound DB and report flows, rejections
+    /// and compile time (exit status 1 if any flow was rejected).
+    Compile(cmd::compile::Args),
 }
 
 fn main() {
@@ -31,6 +43,9 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Sandbox(args) => cmd::sandbox::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Trace(args) => cmd::trace::run(args),
+        Command::Compile(args) => cmd::compile::run(args),
     };
     if let Err(e) = result {
         eprintln!("southpaw: {e:#}");

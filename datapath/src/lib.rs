@@ -7,3 +7,16 @@
 //!
 //! Invariants on the per-packet path: no allocation, no lock, no syscall, no log line;
 //! every drop is counted under its reason.
+
+// Parsing, header rewrites, flow caches and counters (dpcache helper).
+pub mod counters;
+pub mod emc;
+pub mod extract;
+pub mod megaflow;
+pub mod wire;
+
+// Packet I/O: backend trait, AF_XDP and in-memory backends, XDP loader (afxdp helper).
+pub mod afxdp;
+pub mod io;
+pub mod mem;
+pub mod xdp;

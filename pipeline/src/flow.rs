@@ -75,7 +75,11 @@ pub struct Field {
 
 impl Field {
     pub const fn new(word: usize, shift: u32, width: u32) -> Field {
-        Field { word: word as u8, shift: shift as u8, width: width as u8 }
+        Field {
+            word: word as u8,
+            shift: shift as u8,
+            width: width as u8,
+        }
     }
     /// The mask of this field within its word (for fields of at most 64 bits).
     pub const fn word_mask(self) -> u64 {
@@ -132,7 +136,11 @@ pub mod field {
     pub const CT_LABEL: Field = Field::new(w::CT_LABEL, 0, 64);
     /// `reg<n>` for n in 0..16.
     pub const fn reg(n: usize) -> Field {
-        Field::new(w::REGS + n / 2, if n % 2 == 0 { 32 } else { 0 }, 32)
+        Field::new(
+            w::REGS + n / 2,
+            if n.is_multiple_of(2) { 32 } else { 0 },
+            32,
+        )
     }
     /// `xreg<n>` for n in 0..8.
     pub const fn xreg(n: usize) -> Field {

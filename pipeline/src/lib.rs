@@ -12,5 +12,38 @@
 //!
 //! Invariants: parsing and compiling never panic on any input; a flow that fails is
 //! skipped and reported with its table, priority, uuid and text.
+//!
+//! Parsing entry points: [`parse_match`] and [`parse_actions`], both taking a [`Symtab`]
+//! (build once with [`Symtab::ovn`]). Errors are [`ParseError`]s naming offset and token.
+//! [`Expr::annotate`] expands predicates and adds field prerequisites; [`action_prereqs`]
+//! gives what an action list adds to its match; [`Expr::display`] and [`actions_display`]
+//! print trees back in OVN syntax.
 
+pub mod actions;
+mod actions_args;
+mod actions_parse;
+pub mod classifier;
+pub mod compile;
+pub mod dpaction;
+pub mod error;
+pub mod exec;
+pub mod expr;
 pub mod flow;
+pub mod format;
+pub mod lexer;
+pub mod model;
+pub mod microflow;
+mod parser;
+pub mod prereqs;
+pub mod symtab;
+pub mod trace_fmt;
+mod symtab_ovn;
+
+pub use actions::{parse_actions, Action};
+pub use error::ParseError;
+pub use expr::{parse_match, Expr, RelOp};
+pub use format::actions_display;
+pub use lexer::{expand_templates, Int, IntFormat};
+pub use parser::{FieldRef, Value};
+pub use prereqs::action_prereqs;
+pub use symtab::{Slot, Storage, SymId, Symtab};

@@ -1,3 +1,6 @@
 //! Subcommands of the `southpaw` binary, one module each.
 
+pub mod compile;
+pub mod run;
 pub mod sandbox;
+pub mod trace;

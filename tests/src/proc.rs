@@ -152,10 +152,11 @@ impl Daemon {
         let file = File::create(&log).with_context(|| format!("create {}", log.display()))?;
         let file2 = file.try_clone().context("dup log file")?;
         cmd.stdin(Stdio::null()).stdout(file).stderr(file2);
+        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
         // SAFETY: the closure runs in the child between fork and exec and only calls
         // async-signal-safe functions (setpgid, prctl, getppid) that touch no Rust state.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::setpgid(0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -163,7 +164,7 @@ impl Daemon {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl: then no signal comes.
-                if libc::getppid() == 1 {
+                if libc::getppid() != parent {
                     return Err(std::io::Error::other("parent exited"));
                 }
                 Ok(())

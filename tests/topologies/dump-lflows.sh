@@ -14,7 +14,7 @@ repo=$(cd "$here/../.." && pwd)
 
 if [ "${1:-}" = "--all" ]; then
     for s in "$here"/[0-9][0-9]-*.sh; do
-        "$0" "$s"
+        "$here/$(basename "$0")" "$s"
     done
     exit 0
 fi
@@ -38,10 +38,10 @@ export OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir OVN_RUNDIR=$dir OVN_LOGDIR
 ovsdb-tool create "$dir/nb.db" /usr/share/ovn/ovn-nb.ovsschema
 ovsdb-tool create "$dir/sb.db" /usr/share/ovn/ovn-sb.ovsschema
 ovsdb-server "$dir/nb.db" --remote="punix:$dir/nb.sock" --unixctl="$dir/nb.ctl" \
-    --pidfile="$dir/nb.pid" --log-file="$dir/nb.log" &
+    --pidfile="$dir/nb.pid" --log-file="$dir/nb.log" -vconsole:off 2>/dev/null &
 pids+=($!)
 ovsdb-server "$dir/sb.db" --remote="punix:$dir/sb.sock" --unixctl="$dir/sb.ctl" \
-    --pidfile="$dir/sb.pid" --log-file="$dir/sb.log" &
+    --pidfile="$dir/sb.pid" --log-file="$dir/sb.log" -vconsole:off 2>/dev/null &
 pids+=($!)
 # Wait for both sockets to exist (a condition, not a fixed sleep).
 for _ in $(seq 1 200); do
@@ -49,7 +49,7 @@ for _ in $(seq 1 200); do
     sleep 0.05
 done
 ovn-northd --ovnnb-db="unix:$dir/nb.sock" --ovnsb-db="unix:$dir/sb.sock" \
-    --unixctl="$dir/northd.ctl" --pidfile="$dir/northd.pid" --log-file="$dir/northd.log" &
+    --unixctl="$dir/northd.ctl" --pidfile="$dir/northd.pid" --log-file="$dir/northd.log" -vconsole:off 2>/dev/null &
 pids+=($!)
 
 export NBCTL="ovn-nbctl --db=unix:$dir/nb.sock"
@@ -58,6 +58,13 @@ $NBCTL init
 # Chassis for gateway ports and is_chassis_resident(): a fake one registered in the SB.
 $SBCTL chassis-add ch1 geneve 127.0.0.1
 $SBCTL chassis-add ch2 geneve 127.0.0.2
+# Advertise what a 23.03 ovn-controller advertises, so northd emits ct_lb_mark, ct_mark.*
+# and the ct_lb_mark(...; skip_snat) forms. A script may remove these (see 11-legacy-*.sh).
+for ch in ch1 ch2; do
+    $SBCTL set Chassis $ch other_config:port-up-notif=true \
+        other_config:ct-no-masked-label=true other_config:mac-binding-timestamp=true \
+        other_config:ovn-ct-lb-related=true
+done
 
 bash -euo pipefail "$script"
 
@@ -65,12 +72,13 @@ $NBCTL --wait=sb --timeout=60 sync
 
 $SBCTL --format=json --columns=_uuid,external_ids list Datapath_Binding >"$dir/dp.json"
 $SBCTL --format=json --columns=_uuid,datapaths list Logical_DP_Group >"$dir/dpg.json"
+$SBCTL --format=json --columns=chassis,variables list Chassis_Template_Var >"$dir/tv.json"
 $SBCTL --format=json \
     --columns=logical_datapath,logical_dp_group,pipeline,table_id,priority,match,actions \
     list Logical_Flow >"$dir/lf.json"
 
 python3 - "$dir" "$out" <<'PY'
-import json, sys
+import json, os, sys
 d, out = sys.argv[1], sys.argv[2]
 def rows(f):
     j = json.load(open(f"{d}/{f}"))
@@ -101,4 +109,16 @@ with open(out, "w") as f:
     for l in sorted(lines):
         f.write(l + "\n")
 print(f"{out}: {len(lines)} flows")
+# Template variables of chassis ch1 (for flows that use ^name): name<TAB>value lines.
+tv = out[: -len(".lflows")] + ".templates"
+vars_ = {}
+for r in rows("tv.json"):
+    if r["chassis"] == "ch1":
+        vars_ = dict(r["variables"][1])
+if vars_:
+    with open(tv, "w") as f:
+        for k in sorted(vars_):
+            f.write(f"{k}\t{vars_[k]}\n")
+elif os.path.exists(tv):
+    os.remove(tv)
 PY

@@ -1,0 +1,591 @@
+//! The control loop of `southpaw run`: one thread, two [`Session`]s (the local Open_vSwitch
+//! DB and the Southbound DB), polled in turn with [`Session::run_once`].
+//!
+//! Each step:
+//! 1. Open_vSwitch: apply updates; do ovs-vswitchd's writes ([`crate::ovs::vswitchd_ops`]:
+//!    ofports, link state, errors, `cur_cfg`), read the configuration and local interfaces.
+//! 2. Southbound: (re)connect when the remote or chassis name changes; apply updates.
+//! 3. When something changed (or every second): register the chassis, claim/release
+//!    bindings, recompute local datapaths and monitor conditions (until stable), allocate
+//!    ct zones, build an [`SbSnapshot`] and hand it to the [`Dataplane`] if it differs.
+//! 4. When the dataplane has adopted the epoch of a snapshot: acknowledge its `nb_cfg` in
+//!    Chassis_Private, set `up=true` on the ports it binds to us and
+//!    `external_ids:ovn-installed` on their interfaces.
+//!
+//! Exit: on the stop flag. By default the Chassis rows and bindings stay (a restart picks
+//! them up again; ovn-controller's `exit --restart`); with `cleanup_on_exit` the bindings
+//! are released and the Chassis/Chassis_Private rows deleted (ovn-controller's `exit`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use log::{debug, info, warn};
+
+use crate::chassis::{self, BindingAction};
+use crate::config::{Config, Overrides};
+use crate::dataplane::Dataplane;
+use crate::datum::Uuid;
+use crate::ops::{Condition, Op};
+use crate::ovs::{self, LocalIface, OfportAlloc};
+use crate::replica::Changes;
+use crate::sb::{self, LocalView};
+use crate::session::{Event, Session, SessionConfig};
+use crate::snapshot::SbSnapshot;
+use crate::writeback::Writeback;
+use crate::zones::{nat_zone_name, Zones};
+
+/// Options of the daemon.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The Open_vSwitch DB remote; `None` runs standalone (everything from `overrides`).
+    pub ovs_remote: Option<String>,
+    pub overrides: Overrides,
+    /// Release bindings and delete our Chassis rows on exit.
+    pub cleanup_on_exit: bool,
+    /// Where network devices are looked up (`/sys/class/net`).
+    pub sys_class_net: PathBuf,
+    /// Longest wait per session per step.
+    pub poll: Duration,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            ovs_remote: None,
+            overrides: Overrides::default(),
+            cleanup_on_exit: false,
+            sys_class_net: PathBuf::from("/sys/class/net"),
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// The daemon state.
+pub struct Daemon<D: Dataplane> {
+    opts: DaemonOptions,
+    ovs: Option<Session>,
+    sb: Option<Session>,
+    cfg: Option<Config>,
+    cfg_error: Option<String>,
+    ofports: OfportAlloc,
+    zones: Option<Zones>,
+    dataplane: D,
+    /// MAC_Binding/FDB write-back queue (fed by the datapath, later).
+    pub writeback: Writeback,
+    view: LocalView,
+    applied_conditions: BTreeMap<String, Option<Vec<Condition>>>,
+    snapshot: Arc<SbSnapshot>,
+    changes: Changes,
+    /// Published but not yet adopted.
+    pending: Vec<(u64, Arc<SbSnapshot>)>,
+    adopted: Arc<SbSnapshot>,
+    /// Port bindings this chassis should own, as of the last reconcile.
+    wanted: BTreeSet<Uuid>,
+    dirty: bool,
+    last_full: Instant,
+    registered: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn merge_changes(into: &mut Changes, from: Changes) {
+    for (t, rows) in from {
+        into.entry(t).or_default().extend(rows);
+    }
+}
+
+/// Runs `ops` on `s` (if any); logs failures with `what`. True on success.
+fn transact(s: &mut Session, ops: Vec<Op>, what: &str) -> bool {
+    if ops.is_empty() {
+        return true;
+    }
+    match s.transact(ops) {
+        Ok(_) => true,
+        Err(e) => {
+            warn!("{}: {what} failed: {e}", s.config().db);
+            false
+        }
+    }
+}
+
+impl<D: Dataplane> Daemon<D> {
+    /// A daemon; nothing connects before the first [`Daemon::step`].
+    pub fn new(opts: DaemonOptions, dataplane: D) -> crate::Result<Daemon<D>> {
+        let ovs = match &opts.ovs_remote {
+            Some(r) => Some(Session::new(SessionConfig::new(
+                r,
+                "Open_vSwitch",
+                ovs::monitors(),
+            )?)),
+            None => None,
+        };
+        Ok(Daemon {
+            opts,
+            ovs,
+            sb: None,
+            cfg: None,
+            cfg_error: None,
+            ofports: OfportAlloc::new(),
+            zones: None,
+            dataplane,
+            writeback: Writeback::new(100, 10_000),
+            view: LocalView::default(),
+            applied_conditions: BTreeMap::new(),
+            snapshot: Arc::new(SbSnapshot::default()),
+            changes: Changes::new(),
+            pending: Vec::new(),
+            adopted: Arc::new(SbSnapshot::default()),
+            wanted: BTreeSet::new(),
+            dirty: true,
+            last_full: Instant::now(),
+            registered: false,
+        })
+    }
+
+    /// The last snapshot handed to the dataplane.
+    pub fn snapshot(&self) -> &Arc<SbSnapshot> {
+        &self.snapshot
+    }
+
+    /// The dataplane.
+    pub fn dataplane(&self) -> &D {
+        &self.dataplane
+    }
+
+    /// The current configuration, once known.
+    pub fn config(&self) -> Option<&Config> {
+        self.cfg.as_ref()
+    }
+
+    /// Runs until `stop` is set, then exits as configured.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Acquire) {
+            self.step();
+        }
+        self.shutdown();
+    }
+
+    /// One round of the loop (blocks at most about twice `opts.poll`).
+    pub fn step(&mut self) {
+        let tick = self.last_full.elapsed() >= Duration::from_secs(1);
+        if tick {
+            self.last_full = Instant::now();
+        }
+        self.step_ovs(tick);
+        self.update_config();
+        self.step_sb();
+        let reconciled = self.dirty || tick;
+        if reconciled {
+            self.dirty = false;
+            self.reconcile();
+        }
+        self.acknowledge(reconciled);
+        if !self.writeback.is_empty() {
+            self.flush_writeback();
+        }
+    }
+
+    fn step_ovs(&mut self, tick: bool) {
+        let Some(ovs) = &mut self.ovs else {
+            return;
+        };
+        let mut changed = tick;
+        for ev in ovs.run_once(self.opts.poll) {
+            match ev {
+                Event::Connected { remote, .. } => {
+                    info!("connected to Open_vSwitch DB at {remote}");
+                    changed = true;
+                }
+                Event::Updated => changed = true,
+                Event::ConnectFailed { .. } | Event::Disconnected { .. } => {}
+            }
+        }
+        if !ovs.is_connected() {
+            return;
+        }
+        let ovs_changes = ovs.take_changes();
+        if !ovs_changes.is_empty() {
+            changed = true;
+            self.dirty = true;
+        }
+        if changed {
+            let ops = ovs::vswitchd_ops(ovs.replica(), &mut self.ofports, &self.opts.sys_class_net);
+            if !ops.is_empty() {
+                debug!("Open_vSwitch: {} interface/cur_cfg updates", ops.len());
+                transact(ovs, ops, "interface state update");
+            }
+        }
+    }
+
+    fn update_config(&mut self) {
+        let cfg = match &self.ovs {
+            Some(o) if !o.is_connected() && o.replica().len("Open_vSwitch") == 0 => return,
+            Some(o) => Config::from_ovs(o.replica(), &self.opts.overrides),
+            None => Config::from_external_ids(&BTreeMap::new(), &self.opts.overrides),
+        };
+        match cfg {
+            Err(e) => {
+                if self.cfg_error.as_ref() != Some(&e) {
+                    warn!("configuration incomplete: {e}");
+                    self.cfg_error = Some(e);
+                }
+            }
+            Ok(c) => {
+                self.cfg_error = None;
+                if self.cfg.as_ref() == Some(&c) {
+                    return;
+                }
+                let restart = self.cfg.as_ref().is_none_or(|o| {
+                    o.sb_remote != c.sb_remote
+                        || o.system_id != c.system_id
+                        || o.monitor_all != c.monitor_all
+                });
+                info!(
+                    "configuration: chassis {}, SB {}, bridge {}, encaps {:?}",
+                    c.system_id, c.sb_remote, c.bridge, c.encaps
+                );
+                if restart {
+                    match SessionConfig::new(
+                        &c.sb_remote,
+                        "OVN_Southbound",
+                        sb::monitors(&c.system_id, c.monitor_all),
+                    ) {
+                        Ok(sc) => {
+                            self.sb = Some(Session::new(sc));
+                            self.view = LocalView::empty(&c.system_id);
+                            self.applied_conditions.clear();
+                            self.registered = false;
+                        }
+                        Err(e) => {
+                            warn!("ovn-remote {:?}: {e}", c.sb_remote);
+                            self.sb = None;
+                        }
+                    }
+                }
+                self.cfg = Some(c);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn step_sb(&mut self) {
+        let Some(sbs) = &mut self.sb else {
+            if self.ovs.is_none() {
+                std::thread::sleep(self.opts.poll);
+            }
+            return;
+        };
+        for ev in sbs.run_once(self.opts.poll) {
+            match ev {
+                Event::Connected {
+                    remote, resumed, ..
+                } => {
+                    info!(
+                        "connected to Southbound DB at {remote} ({})",
+                        if resumed { "resumed" } else { "full load" }
+                    );
+                    self.dirty = true;
+                }
+                Event::Updated => self.dirty = true,
+                Event::Disconnected { remote, reason } => {
+                    warn!("Southbound DB at {remote} lost ({reason}); forwarding keeps the last pipeline");
+                }
+                Event::ConnectFailed { .. } => {}
+            }
+        }
+        merge_changes(&mut self.changes, sbs.take_changes());
+    }
+
+    /// Local interfaces: the integration bridge's (from the OVS DB) and `--iface`.
+    fn local_ifaces(&self, cfg: &Config) -> Vec<LocalIface> {
+        let mut v = match &self.ovs {
+            Some(o) => ovs::local_ifaces(o.replica(), &cfg.bridge),
+            None => Vec::new(),
+        };
+        for (dev, lport) in &self.opts.overrides.ifaces {
+            v.push(LocalIface {
+                name: dev.clone(),
+                lport: lport.clone(),
+                uuid: None,
+                ofport: None,
+                installed: false,
+                encap_ip: None,
+            });
+        }
+        v
+    }
+
+    fn reconcile(&mut self) {
+        let (Some(cfg), Some(sbs)) = (self.cfg.clone(), self.sb.as_mut()) else {
+            return;
+        };
+        if !sbs.is_connected() {
+            return;
+        }
+        let name = cfg.system_id.clone();
+        let ops = chassis::chassis_ops(sbs.replica(), &cfg);
+        if !ops.is_empty() && transact(sbs, ops, "chassis registration") && !self.registered {
+            info!("chassis {name} registered");
+        }
+        let Some(ch) = chassis::chassis_uuid(sbs.replica(), &name) else {
+            return;
+        };
+        self.registered = true;
+        let ifaces = self.local_ifaces(&cfg);
+        let lports: BTreeSet<String> = ifaces.iter().map(|i| i.lport.clone()).collect();
+        let Some(sbs) = self.sb.as_mut() else {
+            return;
+        };
+        let actions = chassis::binding_actions(sbs.replica(), ch, &name, &lports);
+        self.wanted = sbs
+            .replica()
+            .rows("Port_Binding")
+            .filter(|(_, pb)| chassis::should_claim(sbs.replica(), pb, ch, &name, &lports))
+            .map(|(u, _)| *u)
+            .collect();
+        if !actions.is_empty()
+            && transact(sbs, chassis::binding_ops(&actions, ch), "binding update")
+        {
+            for a in &actions {
+                match a {
+                    BindingAction::Claim { lport, .. } => info!("port {lport} bound to {name}"),
+                    BindingAction::Release { lport, .. } => info!("port {lport} released"),
+                }
+            }
+        }
+        let encap_ips: BTreeMap<String, String> = ifaces
+            .iter()
+            .filter_map(|i| Some((i.lport.clone(), i.encap_ip.clone()?)))
+            .collect();
+        if !encap_ips.is_empty() {
+            let ops = chassis::encap_ops(sbs.replica(), ch, &encap_ips);
+            transact(sbs, ops, "port encap update");
+        }
+        // Conditions depend on the rows they bring: iterate until they stop changing.
+        for _ in 0..8 {
+            let dps = sb::local_datapaths(sbs.replica(), Some(ch), &name, &lports);
+            let view = LocalView {
+                chassis_name: name.clone(),
+                chassis: Some(ch),
+                lports: lports.clone(),
+                dp_groups: sb::local_dp_groups(sbs.replica(), &dps),
+                datapaths: dps,
+            };
+            if view == self.view {
+                break;
+            }
+            self.view = view;
+            for (table, conds) in sb::conditions(&self.view, cfg.monitor_all) {
+                if self.applied_conditions.get(&table) == Some(&conds) {
+                    continue;
+                }
+                if let Err(e) = sbs.set_conditions(&table, conds.clone()) {
+                    warn!("SB: updating the monitor of {table} failed: {e}");
+                    continue;
+                }
+                self.applied_conditions.insert(table, conds);
+            }
+        }
+        merge_changes(&mut self.changes, sbs.take_changes());
+        let mut snap = SbSnapshot::build(sbs.replica(), &name, Some(ch), &self.view.datapaths);
+        snap.local_ports = ifaces
+            .iter()
+            .map(|i| (i.lport.clone(), (i.name.clone(), i.ofport)))
+            .collect();
+        snap.ct_zones = self.update_zones(&cfg, &snap, &lports);
+        if snap == *self.snapshot {
+            return;
+        }
+        let changed = snap.changed_since(&self.snapshot, &std::mem::take(&mut self.changes));
+        let snap = Arc::new(snap);
+        let epoch = self.dataplane.apply(snap.clone(), &changed);
+        let (flows, dps) = snap.local_flow_counts();
+        info!(
+            "epoch {epoch}: {flows} logical flows on {dps} local datapaths, nb_cfg {}",
+            snap.nb_cfg
+        );
+        self.pending.push((epoch, snap.clone()));
+        self.snapshot = snap;
+    }
+
+    /// Allocates zones for local ports and local router datapaths; persists them in the
+    /// integration bridge (when there is an OVS DB).
+    fn update_zones(
+        &mut self,
+        cfg: &Config,
+        snap: &SbSnapshot,
+        lports: &BTreeSet<String>,
+    ) -> BTreeMap<String, u16> {
+        let mut needed: BTreeSet<String> = lports.clone();
+        for pb in snap.port_bindings.values() {
+            let local_dp = snap.datapaths.get(&pb.datapath).is_some_and(|d| d.local);
+            if pb.chassis == snap.chassis && pb.chassis.is_some()
+                || local_dp && pb.kind == "localnet"
+            {
+                needed.insert(pb.logical_port.clone());
+            }
+        }
+        for dp in snap.datapaths.values().filter(|d| d.local && d.is_router) {
+            needed.insert(nat_zone_name(&dp.uuid.to_string(), "dnat"));
+            needed.insert(nat_zone_name(&dp.uuid.to_string(), "snat"));
+        }
+        let bridge = self
+            .ovs
+            .as_ref()
+            .filter(|o| o.is_connected())
+            .and_then(|o| ovs::bridge(o.replica(), &cfg.bridge))
+            .map(|(u, r)| {
+                let ids: Vec<(String, String)> = r
+                    .get_str_map("external_ids")
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                (u, ids)
+            });
+        let ids_ref = |ids: &[(String, String)]| -> Vec<(String, String)> { ids.to_vec() };
+        let zones = self.zones.get_or_insert_with(|| match &bridge {
+            Some((_, ids)) => {
+                let z = Zones::load(ids.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                if !z.all().is_empty() {
+                    info!(
+                        "reloaded {} ct zones from bridge {}",
+                        z.all().len(),
+                        cfg.bridge
+                    );
+                }
+                z
+            }
+            None => Zones::new(),
+        });
+        let mut edits = zones.update(&needed);
+        if let (Some((bu, ids)), Some(o)) = (&bridge, self.ovs.as_mut()) {
+            let ids = ids_ref(ids);
+            let fix = zones.reconcile(ids.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            edits.set.extend(fix.set);
+            edits.remove.extend(fix.remove);
+            edits.remove.retain(|k| !edits.set.contains_key(k));
+            transact(
+                o,
+                ovs::bridge_ids_ops(*bu, &edits.set, &edits.remove),
+                "ct zone update",
+            );
+        }
+        zones.all().clone()
+    }
+
+    /// Acts on what the dataplane has adopted: nb_cfg, `up`, `ovn-installed`.
+    /// `force`: also when no new epoch was adopted (state may have changed under us).
+    fn acknowledge(&mut self, force: bool) {
+        let adopted = self.dataplane.adopted();
+        let new = self.pending.iter().rposition(|(e, _)| *e <= adopted);
+        if let Some(i) = new {
+            self.adopted = self.pending[i].1.clone();
+            self.pending.drain(..=i);
+        }
+        if new.is_some() || force {
+            self.write_adopted_state();
+        }
+    }
+
+    fn write_adopted_state(&mut self) {
+        let snap = self.adopted.clone();
+        let (Some(sbs), Some(ch)) = (self.sb.as_mut(), snap.chassis) else {
+            return;
+        };
+        if !sbs.is_connected() {
+            return;
+        }
+        let mut ops = Vec::new();
+        let mut up_ports = BTreeSet::new();
+        let wanted = &self.wanted;
+        let bound = snap
+            .port_bindings
+            .values()
+            .filter(|p| p.chassis == Some(ch) && wanted.contains(&p.uuid));
+        for pb in bound {
+            up_ports.insert(pb.logical_port.clone());
+            let cur = sbs.replica().row("Port_Binding", &pb.uuid);
+            let still_ours = cur.and_then(|r| r.get_opt_uuid("chassis").ok().flatten()) == Some(ch);
+            let is_up = cur.and_then(|r| r.get_bool("up").ok()) == Some(true);
+            if still_ours && !is_up {
+                ops.push(chassis::up_op(pb.uuid, true));
+            }
+        }
+        let private = chassis::chassis_private(sbs.replica(), &snap.chassis_name)
+            .map(|(u, r)| (u, r.get_int("nb_cfg").unwrap_or(0)));
+        let mut acked = None;
+        if let Some((pu, cur)) = private {
+            if cur != snap.nb_cfg {
+                ops.push(chassis::nb_cfg_op(pu, snap.nb_cfg, now_ms()));
+                acked = Some(snap.nb_cfg);
+            }
+        }
+        if transact(sbs, ops, "nb_cfg/up update") {
+            if let Some(n) = acked {
+                info!("nb_cfg {n} acknowledged");
+            }
+        }
+        let Some(cfg) = self.cfg.clone() else {
+            return;
+        };
+        let ifaces = self.local_ifaces(&cfg);
+        let Some(o) = self.ovs.as_mut().filter(|o| o.is_connected()) else {
+            return;
+        };
+        let ops: Vec<Op> = ifaces
+            .iter()
+            .filter_map(|i| {
+                let want = up_ports.contains(&i.lport);
+                (i.uuid.is_some() && want != i.installed)
+                    .then(|| ovs::set_installed_op(i.uuid.unwrap_or_default(), want))
+            })
+            .collect();
+        transact(o, ops, "ovn-installed update");
+    }
+
+    /// Writes queued MAC_Binding/FDB entries, within the rate limit.
+    pub fn flush_writeback(&mut self) {
+        let Some(sbs) = self.sb.as_mut().filter(|s| s.is_connected()) else {
+            return;
+        };
+        let ops = self
+            .writeback
+            .flush_ops(sbs.replica(), Instant::now(), now_ms());
+        transact(sbs, ops, "MAC_Binding/FDB write-back");
+    }
+
+    /// Cleans up as configured, after the loop.
+    pub fn shutdown(&mut self) {
+        let Some(cfg) = self.cfg.clone() else {
+            return;
+        };
+        if !self.opts.cleanup_on_exit {
+            info!(
+                "exiting; chassis {} and its bindings stay registered",
+                cfg.system_id
+            );
+            return;
+        }
+        if let Some(sbs) = self.sb.as_mut().filter(|s| s.is_connected()) {
+            let ops = chassis::cleanup_ops(sbs.replica(), &cfg.system_id);
+            if transact(sbs, ops, "chassis cleanup") {
+                info!("chassis {} removed, bindings released", cfg.system_id);
+            }
+        }
+    }
+
+    /// The uuid of our chassis, once registered.
+    pub fn chassis_uuid(&self) -> Option<Uuid> {
+        let cfg = self.cfg.as_ref()?;
+        chassis::chassis_uuid(self.sb.as_ref()?.replica(), &cfg.system_id)
+    }
+}

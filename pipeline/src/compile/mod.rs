@@ -1,0 +1,452 @@
+//! The compiler: a [`Model`] (Southbound rows) becomes a [`Compiled`] pipeline: for each
+//! logical datapath, pipeline and table, a [`Classifier`] over the flows' matches and a
+//! program ([`Op`]s) per flow, plus the port, multicast, MAC binding and zone tables the
+//! executor needs.
+//!
+//! Per flow: expand templates, parse match and actions once (shared by every datapath of a
+//! `Logical_DP_Group`), annotate the match, then per datapath resolve names (ports, address
+//! sets, port groups, `is_chassis_resident`) and compile to bit-match conjunctions
+//! ([`dnf`]) and ops ([`program`]). A flow that fails anywhere is skipped and recorded as
+//! a [`Rejection`]; nothing panics on bad input.
+
+pub mod dnf;
+mod ports;
+pub mod program;
+
+use crate::actions::Pipeline;
+use crate::classifier::{Classifier, ClassifierBuilder};
+use crate::lexer::{tokenize, Int, Tok};
+use crate::model::{DpKind, Model};
+use crate::symtab::Symtab;
+use crate::{expand_templates, parse_actions, parse_match};
+use dnf::{compile_match, Names, Residual};
+use program::{compile_actions, Op};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use program::ZoneKind;
+
+/// A flow that was not compiled, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub uuid: String,
+    /// Datapath name (or uuid if it has no name).
+    pub datapath: String,
+    pub pipeline: Pipeline,
+    pub table: u8,
+    pub priority: u16,
+    pub reason: String,
+    /// `match` and `actions` as given.
+    pub text: String,
+}
+
+/// A logical flow as compiled, for traces and controller actions.
+#[derive(Clone, Debug)]
+pub struct FlowInfo {
+    pub uuid: String,
+    pub pipeline: Pipeline,
+    pub table: u8,
+    pub priority: u16,
+    pub match_: String,
+    pub actions: String,
+    pub stage: String,
+    /// The parsed actions (for the controller's paused actions).
+    pub parsed: Arc<[crate::Action]>,
+}
+
+/// One table's compiled flows.
+pub struct Table {
+    pub(crate) cls: Classifier<u32>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+pub(crate) struct Entry {
+    /// Index into [`Compiled::flows`].
+    pub flow: u32,
+    pub ops: Arc<[Op]>,
+    pub residual: Option<Residual>,
+}
+
+impl Table {
+    /// Number of classifier conjunctions.
+    pub fn n_conjunctions(&self) -> usize {
+        self.cls.len()
+    }
+    /// Number of logical flows.
+    pub fn n_flows(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A compiled logical datapath.
+pub struct CompiledDatapath {
+    pub key: u32,
+    pub name: String,
+    pub uuid: String,
+    pub kind: DpKind,
+    /// Ingress tables then egress tables, indexed by table id.
+    pub tables: [Vec<Table>; 2],
+    /// Router conntrack zones (DNAT, SNAT); switches use per-port zones.
+    pub zones: (u16, u16),
+}
+
+/// How the executor treats a port at `output`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    /// A VIF (or localport, virtual, external ...) bound here.
+    Local,
+    /// Bound on another chassis.
+    Remote { chassis: String },
+    /// A VIF bound nowhere: output is dropped.
+    Unbound,
+    /// Patch: continue in the peer datapath.
+    Patch { peer_dp: u32, peer_key: u32 },
+    /// Localnet: physical network, optional VLAN.
+    Localnet { vlan: Option<u16> },
+    /// Chassis-redirect: to `distributed` (the real router port) where resident.
+    ChassisRedirect {
+        distributed: u32,
+        chassis: Option<String>,
+    },
+}
+
+/// A port as the executor sees it.
+#[derive(Clone, Debug)]
+pub struct PortInfo {
+    pub name: String,
+    pub kind: PortKind,
+    pub zone: u16,
+    /// Port security entries: (MAC, IPv4 addresses (with prefix masks)).
+    pub port_security: Vec<(u64, Vec<(u32, u32)>)>,
+}
+
+/// The compiled pipeline: immutable, shared by workers.
+pub struct Compiled {
+    pub datapaths: Vec<CompiledDatapath>,
+    pub(crate) dp_by_key: HashMap<u32, u32>,
+    pub flows: Vec<FlowInfo>,
+    pub rejected: Vec<Rejection>,
+    /// (datapath key, port key) → port.
+    pub ports: HashMap<(u32, u32), PortInfo>,
+    /// (datapath key, group key) → member port keys.
+    pub mcast: HashMap<(u32, u32), Vec<u32>>,
+    /// (datapath key, port key, IP) → MAC.
+    pub mac_bindings: HashMap<(u32, u32, u128), u64>,
+    pub symtab: Arc<Symtab>,
+    /// The local chassis name.
+    pub chassis: String,
+}
+
+impl Compiled {
+    /// The datapath with tunnel key `key`.
+    pub fn datapath(&self, key: u32) -> Option<&CompiledDatapath> {
+        self.dp_by_key
+            .get(&key)
+            .and_then(|&i| self.datapaths.get(i as usize))
+    }
+    /// Total logical flows compiled (a group flow counts once per datapath).
+    pub fn n_flows(&self) -> usize {
+        self.datapaths
+            .iter()
+            .flat_map(|d| d.tables.iter().flatten())
+            .map(|t| t.entries.len())
+            .sum()
+    }
+    /// Key of port `name` on datapath `dp_key` (ports and multicast groups are not indexed
+    /// by name for the hot path; this is for tools and tests).
+    pub fn port_key(&self, dp_key: u32, name: &str) -> Option<u32> {
+        self.ports
+            .iter()
+            .find(|((d, _), p)| *d == dp_key && p.name == name)
+            .map(|((_, k), _)| *k)
+    }
+}
+
+/// Parses "MAC" text (`aa:bb:cc:dd:ee:ff`).
+pub fn parse_mac(s: &str) -> Option<u64> {
+    let mut v = 0u64;
+    let mut n = 0;
+    for p in s.split(':') {
+        v = v << 8 | u64::from(u8::from_str_radix(p, 16).ok()?);
+        n += 1;
+    }
+    (n == 6).then_some(v)
+}
+
+pub(crate) fn ip_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// Parses one address-set member with the match lexer (so `10.0.0.0/8`, MACs, IPv6 work).
+pub(crate) fn parse_addr(s: &str) -> Option<Int> {
+    let toks = tokenize(s).ok()?;
+    match (toks.first().map(|t| &t.tok), toks.get(1).map(|t| &t.tok)) {
+        (Some(Tok::Int(i)), Some(Tok::End)) => Some(*i),
+        _ => None,
+    }
+}
+
+struct Global<'m> {
+    /// port name → (datapath uuid, key)
+    ports: HashMap<&'m str, (&'m str, u32)>,
+    /// (datapath uuid, mc name) → key
+    mc: HashMap<(&'m str, &'m str), u32>,
+    addr_sets: HashMap<&'m str, Vec<Int>>,
+    port_groups: HashMap<&'m str, &'m [String]>,
+    resident: HashSet<&'m str>,
+}
+
+struct DpNames<'g, 'm> {
+    g: &'g Global<'m>,
+    dp_uuid: &'m str,
+    dp_key: u32,
+}
+
+impl Names for DpNames<'_, '_> {
+    fn port_key(&self, name: &str) -> Option<u32> {
+        if let Some(&(dp, k)) = self.g.ports.get(name) {
+            return (dp == self.dp_uuid).then_some(k);
+        }
+        if let Some(&k) = self.g.mc.get(&(self.dp_uuid, name)) {
+            return Some(k);
+        }
+        // "none" is northd's name for "no port" (key 0), e.g. after `get_fdb`.
+        (name == "none").then_some(0)
+    }
+    fn address_set(&self, name: &str) -> Option<&[Int]> {
+        self.g.addr_sets.get(name).map(|v| &v[..])
+    }
+    fn port_group(&self, name: &str) -> Option<Vec<u32>> {
+        let per_dp = format!("{}_{}", self.dp_key, name);
+        let members = self
+            .g
+            .port_groups
+            .get(per_dp.as_str())
+            .or_else(|| self.g.port_groups.get(name))?;
+        Some(members.iter().filter_map(|p| self.port_key(p)).collect())
+    }
+    fn resident(&self, port: &str) -> bool {
+        self.g.resident.contains(port)
+    }
+}
+
+/// Compiles a whole model. Never fails: problems are [`Compiled::rejected`].
+pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
+    let g = global(model);
+    let mut rejected = Vec::new();
+    let dp_index: HashMap<&str, usize> = model
+        .datapaths
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.uuid.as_str(), i))
+        .collect();
+    let groups: HashMap<&str, &[String]> = model
+        .dp_groups
+        .iter()
+        .map(|g| (g.uuid.as_str(), &g.datapaths[..]))
+        .collect();
+
+    let mut zone_next: u16 = 1;
+    let mut alloc_zone = || {
+        let z = zone_next;
+        zone_next = zone_next.wrapping_add(1).max(1);
+        z
+    };
+    // Builders per datapath: [pipeline][table] → (builder, entries).
+    type Tb = (ClassifierBuilder<u32>, Vec<Entry>);
+    let mut builders: Vec<[Vec<Tb>; 2]> = model
+        .datapaths
+        .iter()
+        .map(|_| [Vec::new(), Vec::new()])
+        .collect();
+    let mut flows = Vec::with_capacity(model.flows.len());
+    let dp_name = |uuid: &str| {
+        dp_index
+            .get(uuid)
+            .map_or(uuid.to_string(), |&i| model.datapaths[i].name.clone())
+    };
+
+    for lf in &model.flows {
+        let text = format!("match: {} actions: {}", lf.match_, lf.actions);
+        let targets: Vec<&str> = match (&lf.datapath, &lf.dp_group) {
+            (Some(d), _) => vec![d.as_str()],
+            (None, Some(gu)) => groups
+                .get(gu.as_str())
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        let reject = |rejected: &mut Vec<Rejection>, dp: &str, reason: String| {
+            rejected.push(Rejection {
+                uuid: lf.uuid.clone(),
+                datapath: dp_name(dp),
+                pipeline: lf.pipeline,
+                table: lf.table_id,
+                priority: lf.priority,
+                reason,
+                text: text.clone(),
+            })
+        };
+        let first = targets.first().copied().unwrap_or("");
+        let parsed = (|| {
+            let m = expand_templates(&lf.match_, &model.template_vars)
+                .map_err(|e| format!("match: {e}"))?;
+            let a = expand_templates(&lf.actions, &model.template_vars)
+                .map_err(|e| format!("actions: {e}"))?;
+            let m = parse_match(&m, &symtab).map_err(|e| format!("match: {e}"))?;
+            let a = parse_actions(&a, &symtab).map_err(|e| format!("actions: {e}"))?;
+            Ok::<_, String>((m.annotate(&symtab), a))
+        })();
+        let (expr, acts) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                reject(&mut rejected, first, e);
+                continue;
+            }
+        };
+        let fi = flows.len() as u32;
+        let acts: Arc<[crate::Action]> = acts.into();
+        flows.push(FlowInfo {
+            uuid: lf.uuid.clone(),
+            pipeline: lf.pipeline,
+            table: lf.table_id,
+            priority: lf.priority,
+            match_: lf.match_.clone(),
+            actions: lf.actions.clone(),
+            stage: lf.stage.clone(),
+            parsed: acts.clone(),
+        });
+        let pi = usize::from(lf.pipeline == Pipeline::Egress);
+        for dp in targets {
+            let Some(&di) = dp_index.get(dp) else {
+                reject(&mut rejected, dp, "unknown datapath".into());
+                continue;
+            };
+            let names = DpNames {
+                g: &g,
+                dp_uuid: model.datapaths[di].uuid.as_str(),
+                dp_key: model.datapaths[di].tunnel_key,
+            };
+            let m = match compile_match(&expr, &symtab, &names) {
+                Ok(m) => m,
+                Err(e) => {
+                    reject(&mut rejected, dp, format!("match: {e}"));
+                    continue;
+                }
+            };
+            let ctx = program::Ctx {
+                t: &symtab,
+                n: &names,
+                pipeline: lf.pipeline,
+                table: lf.table_id,
+            };
+            let ops: Arc<[Op]> = match compile_actions(&ctx, &acts) {
+                Ok(o) => o.into(),
+                Err(e) => {
+                    reject(&mut rejected, dp, format!("actions: {e}"));
+                    continue;
+                }
+            };
+            let tables = &mut builders[di][pi];
+            let ti = usize::from(lf.table_id);
+            while tables.len() <= ti {
+                tables.push((ClassifierBuilder::new(), Vec::new()));
+            }
+            let (b, entries) = &mut tables[ti];
+            let ei = entries.len() as u32;
+            entries.push(Entry {
+                flow: fi,
+                ops,
+                residual: m.residual,
+            });
+            for c in &m.conjs {
+                if let Err(e) = b.insert(lf.priority, &c.value, &c.mask, ei) {
+                    reject(&mut rejected, dp, e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+
+    let mut datapaths = Vec::with_capacity(model.datapaths.len());
+    let mut dp_by_key = HashMap::new();
+    for (i, (d, [ing, eg])) in model.datapaths.iter().zip(builders).enumerate() {
+        let build = |v: Vec<Tb>| {
+            v.into_iter()
+                .map(|(b, entries)| Table {
+                    cls: b.build(),
+                    entries,
+                })
+                .collect::<Vec<_>>()
+        };
+        let zones = if d.kind == DpKind::Router {
+            (alloc_zone(), alloc_zone())
+        } else {
+            (0, 0)
+        };
+        dp_by_key.insert(d.tunnel_key, i as u32);
+        datapaths.push(CompiledDatapath {
+            key: d.tunnel_key,
+            name: d.name.clone(),
+            uuid: d.uuid.clone(),
+            kind: d.kind,
+            tables: [build(ing), build(eg)],
+            zones,
+        });
+    }
+
+    let (ports, mcast, mac_bindings) = ports::port_tables(model, &dp_index, &mut alloc_zone);
+    Compiled {
+        datapaths,
+        dp_by_key,
+        flows,
+        rejected,
+        ports,
+        mcast,
+        mac_bindings,
+        symtab,
+        chassis: model.chassis.clone(),
+    }
+}
+
+fn global(model: &Model) -> Global<'_> {
+    let mut ports = HashMap::new();
+    let mut resident = HashSet::new();
+    for p in &model.ports {
+        ports.insert(p.logical_port.as_str(), (p.datapath.as_str(), p.tunnel_key));
+        if p.chassis.as_deref() == Some(model.chassis.as_str()) && !model.chassis.is_empty() {
+            resident.insert(p.logical_port.as_str());
+        }
+    }
+    let mc = model
+        .mcast_groups
+        .iter()
+        .map(|m| ((m.datapath.as_str(), m.name.as_str()), m.tunnel_key))
+        .collect();
+    let addr_sets = model
+        .address_sets
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.addresses.iter().filter_map(|s| parse_addr(s)).collect(),
+            )
+        })
+        .collect();
+    let port_groups = model
+        .port_groups
+        .iter()
+        .map(|p| (p.name.as_str(), &p.ports[..]))
+        .collect();
+    Global {
+        ports,
+        mc,
+        addr_sets,
+        port_groups,
+        resident,
+    }
+}
