@@ -2,6 +2,7 @@
 //! under `src/cmd/`; this file only parses the command line and dispatches.
 
 mod cmd;
+mod dataplane;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,9 @@ enum Command {
     /// Compile every logical datapath of the Southbound DB and report flows, rejections
     /// and compile time (exit status 1 if any flow was rejected).
     Compile(cmd::compile::Args),
+    /// AF_XDP traffic generator and sink (send, recv, both): rate, loss, reordering and
+    /// latency percentiles.
+    Pktgen(cmd::pktgen::Args),
 }
 
 fn main() {
@@ -46,6 +50,7 @@ fn main() {
         Command::Run(args) => cmd::run::run(args),
         Command::Trace(args) => cmd::trace::run(args),
         Command::Compile(args) => cmd::compile::run(args),
+        Command::Pktgen(args) => cmd::pktgen::run(args),
     };
     if let Err(e) = result {
         eprintln!("southpaw: {e:#}");

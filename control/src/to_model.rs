@@ -167,5 +167,6 @@ pub fn to_model(s: &SbSnapshot, svc_mac: Option<&str>) -> m::Model {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        ct_zones: s.ct_zones.iter().map(|(k, v)| (k.clone(), *v)).collect(),
     }
 }

@@ -64,7 +64,8 @@ pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
 }
 
 /// The pair of hash keys for flow word `i`: a word `w` contributes
-/// `fold_mul(w ^ ka, kb)` to a summed accumulator (the megaflow subtables precompute these).
+/// `(w ^ ka) * kb` (wrapping; `kb` odd) to a summed accumulator (the megaflow subtables
+/// precompute these).
 pub(crate) fn word_keys(i: usize) -> (u64, u64) {
     (K[i % K.len()], K[(i + 7) % K.len()] | 1)
 }

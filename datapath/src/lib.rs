@@ -20,3 +20,8 @@ pub mod afxdp;
 pub mod io;
 pub mod mem;
 pub mod xdp;
+
+// Worker loop, action application, snapshot publication (worker helper).
+pub mod actions;
+pub mod dataplane;
+pub mod worker;

@@ -66,6 +66,9 @@ pub(crate) fn prefetch<T>(p: &T) {
     let _ = p;
 }
 
+/// Buckets per entry, at least: a subtable grows past 1/2 load (1/4 measured no faster).
+const MAX_LOAD_INV: usize = 2;
+
 /// Default bound on entries (as OVS's per-PMD flow table is bounded).
 pub const DEFAULT_MAX_ENTRIES: usize = 65_536;
 const EVICT_SAMPLE: usize = 16;
@@ -471,7 +474,7 @@ impl<A> MegaflowCache<A> {
         };
         self.len += 1;
         let st = &mut self.subtables[si];
-        if (st.count + 1) * 2 > st.buckets.len() {
+        if (st.count + 1) * MAX_LOAD_INV > st.buckets.len() {
             let mut nb = vec![EMPTY_BUCKET; st.buckets.len() * 2];
             let m = nb.len() - 1;
             for b in st.buckets.iter().filter(|b| b.idx != EMPTY) {

@@ -143,6 +143,8 @@ pub enum DropReason {
     TtlExpired,
     /// `outport` is bound to no chassis.
     Unbound,
+    /// A multicast group with no member to send to (other than the inport).
+    EmptyMulticast,
 }
 
 /// One datapath action.

@@ -31,13 +31,13 @@ pub mod expr;
 pub mod flow;
 pub mod format;
 pub mod lexer;
-pub mod model;
 pub mod microflow;
+pub mod model;
 mod parser;
 pub mod prereqs;
 pub mod symtab;
-pub mod trace_fmt;
 mod symtab_ovn;
+pub mod trace_fmt;
 
 pub use actions::{parse_actions, Action};
 pub use error::ParseError;

@@ -31,16 +31,28 @@ pub struct Microflow {
 }
 
 /// Parses `text` into a microflow. `lookup_port` maps a logical port name to its tunnel
-/// key (for `inport`/`outport`). Errors carry the offset and token of a syntax error; for
-/// ambiguous or contradictory constraints the offset is 0 and the message names the
-/// constraint.
+/// key (for `inport`/`outport`). Errors carry the offset and token of a syntax error; an
+/// ambiguous or contradictory microflow is only found out at the end, so those errors
+/// point at the end of the input and name the constraint in the message.
 pub fn parse_microflow(
     text: &str,
     symtab: &Symtab,
     lookup_port: &dyn Fn(&str) -> Option<u32>,
 ) -> Result<Microflow, ParseError> {
     let e = parse_match(text, symtab)?;
-    let e = e.annotate(symtab);
+    resolve(e.annotate(symtab), symtab, lookup_port).map_err(|message| ParseError {
+        offset: text.len(),
+        token: String::new(),
+        message,
+    })
+}
+
+/// Turns an annotated expression into the one flow it describes.
+fn resolve(
+    e: Expr,
+    symtab: &Symtab,
+    lookup_port: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Microflow, String> {
     let mut st = State {
         flow: Flow::default(),
         known: Flow::default(),
@@ -72,21 +84,13 @@ pub fn parse_microflow(
         }
         if !changed {
             let shown = pending[0].display(symtab).to_string();
-            return Err(semantic(format!("constraints are ambiguous: {shown}")));
+            return Err(format!("constraints are ambiguous: {shown}"));
         }
     }
     Ok(Microflow {
         flow: st.flow,
         known: Mask { w: st.known.w },
     })
-}
-
-fn semantic(msg: String) -> ParseError {
-    ParseError {
-        offset: 0,
-        token: String::new(),
-        message: msg,
-    }
 }
 
 fn flatten(e: Expr, out: &mut Vec<Expr>) {
@@ -123,9 +127,9 @@ struct Bits {
 }
 
 impl State<'_> {
-    fn step(&mut self, term: Expr) -> Result<Step, ParseError> {
+    fn step(&mut self, term: Expr) -> Result<Step, String> {
         match &term {
-            Expr::Bool(false) => Err(semantic("constraints are contradictory".into())),
+            Expr::Bool(false) => Err("constraints are contradictory".into()),
             Expr::Cmp {
                 field,
                 op: RelOp::Eq,
@@ -146,43 +150,38 @@ impl State<'_> {
                     }
                 }
                 match open.len() {
-                    0 => Err(semantic(format!(
+                    0 => Err(format!(
                         "constraints are contradictory: {}",
                         term.display(self.t)
-                    ))),
+                    )),
                     1 => Ok(Step::Expand(vec![open[0].clone()])),
                     _ => Ok(Step::Keep(term)),
                 }
             }
             _ => match self.eval(&term)? {
                 Some(true) => Ok(Step::Done),
-                Some(false) => Err(semantic(format!(
+                Some(false) => Err(format!(
                     "constraints are contradictory: {}",
                     term.display(self.t)
-                ))),
+                )),
                 None => Ok(Step::Keep(term)),
             },
         }
     }
 
-    fn slot(&self, f: &crate::parser::FieldRef) -> Result<Slot, ParseError> {
-        let s = self.t.resolve_ref(f).ok_or_else(|| {
-            semantic(format!(
-                "{} cannot be part of a microflow",
-                self.t.get(f.sym).name
-            ))
-        })?;
+    fn slot(&self, f: &crate::parser::FieldRef) -> Result<Slot, String> {
+        let s = self
+            .t
+            .resolve_ref(f)
+            .ok_or_else(|| format!("{} cannot be part of a microflow", self.t.get(f.sym).name))?;
         if let Storage::Ovn(_) = s.storage {
-            return Err(semantic(format!(
-                "{} is not a packet field",
-                self.t.get(f.sym).name
-            )));
+            return Err(format!("{} is not a packet field", self.t.get(f.sym).name));
         }
         Ok(s)
     }
 
     /// The value `v` placed at the slot's bit offset.
-    fn bits(&self, slot: &Slot, v: &Value, sym: crate::symtab::SymId) -> Result<Bits, ParseError> {
+    fn bits(&self, slot: &Slot, v: &Value, sym: crate::symtab::SymId) -> Result<Bits, String> {
         let width_mask = |n: u16| {
             if n >= 128 {
                 u128::MAX
@@ -200,20 +199,20 @@ impl State<'_> {
             }
             Value::Str(name) => {
                 let key = (self.lookup_port)(name)
-                    .ok_or_else(|| semantic(format!("unknown logical port \"{name}\"")))?;
+                    .ok_or_else(|| format!("unknown logical port \"{name}\""))?;
                 Ok(Bits {
                     value: u128::from(key),
                     mask: u128::from(u32::MAX),
                 })
             }
-            Value::AddrSet(n) => Err(semantic(format!(
+            Value::AddrSet(n) => Err(format!(
                 "address set ${n} in microflow for {} is not supported",
                 self.t.get(sym).name
-            ))),
-            Value::PortGroup(n) => Err(semantic(format!(
+            )),
+            Value::PortGroup(n) => Err(format!(
                 "port group @{n} in microflow for {} is not supported",
                 self.t.get(sym).name
-            ))),
+            )),
         }
     }
 
@@ -235,14 +234,14 @@ impl State<'_> {
         }
     }
 
-    fn apply(&mut self, slot: &Slot, b: Bits, term: &Expr) -> Result<(), ParseError> {
+    fn apply(&mut self, slot: &Slot, b: Bits, term: &Expr) -> Result<(), String> {
         let (val, known) = self.read(slot);
         let both = known & b.mask;
         if (val ^ b.value) & both != 0 {
-            return Err(semantic(format!(
+            return Err(format!(
                 "constraints are contradictory: {}",
                 term.display(self.t)
-            )));
+            ));
         }
         let (f, wide) = Self::storage_field(slot);
         let nv = (val & !b.mask) | b.value;
@@ -258,7 +257,7 @@ impl State<'_> {
     }
 
     /// Three-valued evaluation against the bits fixed so far: `None` if undecided.
-    fn eval(&self, e: &Expr) -> Result<Option<bool>, ParseError> {
+    fn eval(&self, e: &Expr) -> Result<Option<bool>, String> {
         Ok(match e {
             Expr::Bool(b) => Some(*b),
             Expr::ChassisResident(_) => Some(true),
@@ -403,6 +402,8 @@ mod tests {
     fn ambiguous_and_contradictory() {
         let e = parse("tcp.dst == 80").unwrap_err();
         assert!(e.message.contains("ambiguous"), "{e}");
+        // Found only at the end: the error points there.
+        assert_eq!(e.offset, "tcp.dst == 80".len());
         let e = parse("ip4 && ip6").unwrap_err();
         assert!(e.message.contains("contradictory"), "{e}");
         let e = parse("ip4 && tcp.dst == {80, 443}").unwrap_err();

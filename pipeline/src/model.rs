@@ -133,4 +133,8 @@ pub struct Model {
     pub chassis_list: Vec<Chassis>,
     /// Chassis_Template_Var values of this chassis, for `^name` templates.
     pub template_vars: std::collections::HashMap<String, String>,
+    /// Conntrack zones assigned by the control thread, by ovn-controller's names: the
+    /// logical port name for switch ports, `<datapath uuid>_dnat` / `_snat` for routers.
+    /// Ports and routers not listed get zones numbered by the compiler from 1 up.
+    pub ct_zones: std::collections::HashMap<String, u16>,
 }

@@ -24,6 +24,9 @@ pub struct Step {
     pub depth: usize,
     pub datapath: String,
     pub pipeline: Pipeline,
+    /// Logical port names (empty if unknown; `outport` only shown for egress).
+    pub inport: String,
+    pub outport: String,
     pub table: u8,
     pub stage: String,
     /// `None`: no flow matched (implicit drop).
@@ -245,7 +248,7 @@ impl TraceReport {
         if !self.microflow.is_empty() {
             let _ = writeln!(o, "# {}", self.microflow);
         }
-        let mut last: Option<(usize, &str, Pipeline)> = None;
+        let mut last: Option<(usize, &str, Pipeline, &str, &str)> = None;
         for l in &self.lines {
             match l {
                 Line::Note(n) => {
@@ -254,15 +257,31 @@ impl TraceReport {
                 }
                 Line::Step(s) => {
                     let ind = indent(s.depth);
-                    if last != Some((s.depth, s.datapath.as_str(), s.pipeline)) {
-                        let _ = writeln!(
-                            o,
-                            "\n{ind}{}(dp=\"{}\")",
+                    let key = (
+                        s.depth,
+                        s.datapath.as_str(),
+                        s.pipeline,
+                        s.inport.as_str(),
+                        if s.pipeline == Pipeline::Egress {
+                            s.outport.as_str()
+                        } else {
+                            ""
+                        },
+                    );
+                    if last != Some(key) {
+                        let mut title = format!(
+                            "{}(dp=\"{}\", inport=\"{}\"",
                             pipeline_name(s.pipeline),
-                            s.datapath
+                            s.datapath,
+                            s.inport
                         );
-                        let _ = writeln!(o, "{ind}{}", "-".repeat(s.datapath.len() + 13));
-                        last = Some((s.depth, s.datapath.as_str(), s.pipeline));
+                        if s.pipeline == Pipeline::Egress {
+                            let _ = write!(title, ", outport=\"{}\"", s.outport);
+                        }
+                        title.push(')');
+                        let _ = writeln!(o, "\n{ind}{title}");
+                        let _ = writeln!(o, "{ind}{}", "-".repeat(title.len()));
+                        last = Some(key);
                     }
                     let stage = if s.stage.is_empty() { "-" } else { &s.stage };
                     match &s.hit {
@@ -371,7 +390,10 @@ mod tests {
             ..TraceReport::default()
         };
         let j = r.to_json();
-        assert!(j.starts_with("{\"outputs\": [{\"port\": \"vm\\\"2\", \"packet\": {"), "{j}");
+        assert!(
+            j.starts_with("{\"outputs\": [{\"port\": \"vm\\\"2\", \"packet\": {"),
+            "{j}"
+        );
         assert!(j.contains("\"tcp.dst\": \"80\""), "{j}");
         assert!(
             j.contains("\"drops\": [{\"reason\": \"NoMatch\", \"datapath\": \"sw0\"}]"),
@@ -389,6 +411,8 @@ mod tests {
                     depth: 0,
                     datapath: "sw0".into(),
                     pipeline: Pipeline::Ingress,
+                    inport: "vm1".into(),
+                    outport: String::new(),
                     table: 0,
                     stage: "ls_in_check_port_sec".into(),
                     hit: Some(Hit {
@@ -402,6 +426,8 @@ mod tests {
                     depth: 0,
                     datapath: "sw0".into(),
                     pipeline: Pipeline::Ingress,
+                    inport: "vm1".into(),
+                    outport: String::new(),
                     table: 1,
                     stage: "ls_in_apply_port_sec".into(),
                     hit: None,
@@ -414,7 +440,12 @@ mod tests {
             ..TraceReport::default()
         };
         let t = r.to_text();
-        assert!(t.contains("ingress(dp=\"sw0\")"), "{t}");
+        assert!(
+            t.contains("ingress(dp=\"sw0\", inport=\"vm1\")\n---"),
+            "{t}"
+        );
+        // One header for consecutive steps of the same pipeline.
+        assert_eq!(t.matches("ingress(").count(), 1, "{t}");
         assert!(
             t.contains("0. ls_in_check_port_sec (ingress): 1, priority 50, uuid 01234567"),
             "{t}"

@@ -2,7 +2,8 @@
 //! DB (as ovn-controller does), registers the chassis in the Southbound DB, claims the port
 //! bindings of local interfaces, monitors this chassis' share of the SB, does the database
 //! writes ovs-vswitchd would (ofports, link state, `cur_cfg`), and hands SB snapshots to the
-//! dataplane (a placeholder until the pipeline compiler and workers are wired in).
+//! dataplane ([`crate::dataplane::XdpDataplane`]): compiled on the control thread, forwarded
+//! by an AF_XDP worker serving every local interface.
 //!
 //! Standalone (no Open_vSwitch DB): pass `--sb`, `--chassis`, `--encap` and `--iface`, and
 //! either `--db none` or have no database at the default socket.
@@ -17,6 +18,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use control::config::{parse_encap, parse_iface};
 use control::{Daemon, DaemonOptions, Overrides, SnapshotDataplane};
+use datapath::xdp::XdpAttachMode;
+
+use crate::dataplane::{totals, XdpDataplane};
 
 /// Where ovs-vswitchd's database normally is.
 pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
@@ -42,9 +46,19 @@ pub struct Args {
     /// On exit, release the bindings and delete this chassis from the Southbound DB.
     #[arg(long)]
     cleanup_on_exit: bool,
-    /// Placeholder worker threads that adopt each published snapshot.
+    /// Worker threads. With `--dataplane xdp` one worker serves every port for now.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// `xdp`: AF_XDP forwarding; `none`: compile nothing, placeholder workers only adopt
+    /// snapshots (control-plane tests).
+    #[arg(long, default_value = "xdp", value_parser = ["xdp", "none"])]
+    dataplane: String,
+    /// XDP attach mode: auto (native, else generic), native, skb.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "native", "skb"])]
+    xdp_mode: String,
+    /// Log per-port packet counts and cache tiers every SECS seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    stats_interval: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -83,16 +97,94 @@ pub fn run(args: Args) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Release))
             .context("install the SIGINT/SIGTERM handler")?;
     }
-    let dataplane = SnapshotDataplane::new(args.workers).context("start worker threads")?;
     let opts = DaemonOptions {
         ovs_remote,
         overrides,
         cleanup_on_exit: args.cleanup_on_exit,
         ..DaemonOptions::default()
     };
+    if args.dataplane == "none" {
+        let dataplane = SnapshotDataplane::new(args.workers).context("start worker threads")?;
+        let mut daemon = Daemon::new(opts, dataplane).context("start the control loop")?;
+        log::info!("southpaw run: started (no dataplane)");
+        daemon.run(&stop);
+        log::info!("southpaw run: stopped");
+        return Ok(());
+    }
+    let mode = match args.xdp_mode.as_str() {
+        "native" => XdpAttachMode::Driver,
+        "skb" => XdpAttachMode::Skb,
+        _ => XdpAttachMode::Auto,
+    };
+    if args.workers > 1 {
+        log::warn!(
+            "--workers {}: one AF_XDP worker serves all ports for now",
+            args.workers
+        );
+    }
+    let dataplane = XdpDataplane::new(mode).context("start the worker thread")?;
+    let reporter = (args.stats_interval > 0).then(|| {
+        let stats = dataplane.stats();
+        let stop = stop.clone();
+        let every = std::time::Duration::from_secs(args.stats_interval);
+        std::thread::spawn(move || {
+            let mut next = std::time::Instant::now() + every;
+            while !stop.load(Ordering::Acquire) {
+                std::thread::park_timeout(
+                    next.saturating_duration_since(std::time::Instant::now()),
+                );
+                if std::time::Instant::now() < next {
+                    continue;
+                }
+                next += every;
+                log::info!("{}", stats_line(&stats));
+            }
+        })
+    });
     let mut daemon = Daemon::new(opts, dataplane).context("start the control loop")?;
     log::info!("southpaw run: started");
     daemon.run(&stop);
+    let stats = daemon.dataplane().stats();
+    // Dropping the daemon stops and joins the worker, which publishes its final counters.
+    drop(daemon);
+    log::info!("{}", stats_line(&stats));
     log::info!("southpaw run: stopped");
+    if let Some(r) = reporter {
+        r.thread().unpark();
+        let _ = r.join();
+    }
     Ok(())
+}
+
+/// One line: per-port rx/tx packets, cache tiers, drops.
+pub fn stats_line(stats: &[Arc<datapath::worker::WorkerStats>]) -> String {
+    use std::fmt::Write;
+    let (c, ports) = totals(stats);
+    let mut line = String::from("stats:");
+    for (name, p) in &ports {
+        let _ = write!(line, " {name} rx {} tx {};", p.rx_packets, p.tx_packets);
+    }
+    for (kind, name, v) in c.iter() {
+        if v != 0 {
+            let _ = write!(line, " {kind}:{name}={v}");
+        }
+    }
+    let recirc: u64 = stats
+        .iter()
+        .map(|s| s.recirculations.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    if recirc != 0 {
+        let _ = write!(line, " recirculations={recirc}");
+    }
+    for s in stats {
+        for (cause, v) in datapath::actions::Cause::ALL.iter().zip(s.causes()) {
+            if v != 0 {
+                let _ = write!(line, " drop:{}={v}", cause.name());
+            }
+        }
+        if let Some(e) = s.error.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            let _ = write!(line, " error: {e}");
+        }
+    }
+    line
 }

@@ -5,17 +5,26 @@
 //! `ls1` 10.0.1.0/24, `lr0`) with namespace "containers" on veth pairs, registers the host
 //! sides in the `Open_vSwitch` DB (`add-port br-int ... external-ids:iface-id=...`), and
 //! reports the logical flows northd compiled per datapath. There is no `ovs-vswitchd`:
-//! southpaw is to be the forwarding plane, and its datapath is not wired in yet, so nothing
-//! forwards between the containers.
+//! southpaw's daemon runs in this process (as `southpaw run` would) and its AF_XDP worker
+//! forwards between the containers; while waiting for Ctrl-C the sandbox prints per-port
+//! packet counts once a second.
 //!
 //! Everything lives in temporary directories and `sp-*` namespaces owned by this process;
 //! Ctrl-C (SIGINT) or SIGTERM tears all of it down. `--exit-after-setup` tears down at once.
 
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use control::{Daemon, DaemonOptions};
+use datapath::worker::WorkerStats;
+use datapath::xdp::XdpAttachMode;
 use testbed::{Container, OvnSandbox, OvsDb, SandboxOptions, Topology};
+
+use crate::dataplane::{totals, XdpDataplane};
 
 /// System id of the sandbox host in the `Open_vSwitch` DB.
 const SYSTEM_ID: &str = "southpaw-sandbox";
@@ -40,8 +49,51 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// What setup built; fields drop in order: containers, the Open_vSwitch DB, then OVN.
+/// The southpaw daemon and its dataplane on a thread of this process.
+struct Forwarder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Vec<Arc<WorkerStats>>,
+}
+
+impl Forwarder {
+    fn start(ovs_remote: String) -> Result<Forwarder> {
+        let dataplane = XdpDataplane::new(XdpAttachMode::Auto).context("start the worker")?;
+        let stats = dataplane.stats();
+        let stop = Arc::new(AtomicBool::new(false));
+        let opts = DaemonOptions {
+            ovs_remote: Some(ovs_remote),
+            ..DaemonOptions::default()
+        };
+        let mut daemon = Daemon::new(opts, dataplane).context("start the control loop")?;
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sp-control".into())
+            .spawn(move || daemon.run(&flag))
+            .context("start the control thread")?;
+        Ok(Forwarder {
+            stop,
+            thread: Some(thread),
+            stats,
+        })
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What setup built; fields drop in order: the forwarder, containers, the Open_vSwitch DB,
+/// then OVN.
 struct Host {
+    fwd: Forwarder,
+    /// (host-side netdev, logical port), for the counters.
+    names: Vec<(String, String)>,
     _containers: Vec<Container>,
     _ovs: OvsDb,
     _ovn: OvnSandbox,
@@ -58,13 +110,16 @@ pub fn run(args: Args) -> Result<()> {
     .context("install SIGINT/SIGTERM handler")?;
 
     let host = setup(&args, &|| rx.try_recv().is_ok())?;
-    let why = match host {
+    let why = match &host {
         None => "interrupted during setup",
         Some(_) if args.exit_after_setup => "--exit-after-setup",
-        Some(_) => {
+        Some(host) => {
             say("Press Ctrl-C to tear everything down.");
             // A closed channel (handler gone) also ends the wait.
-            let _ = rx.recv();
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(1))
+            {
+                say(&port_counts(host));
+            }
             "signal"
         }
     };
@@ -135,6 +190,7 @@ fn setup(args: &Args, interrupted: &dyn Fn() -> bool) -> Result<Option<Host>> {
         containers.push(c);
     }
 
+    let fwd = Forwarder::start(ovs.remote())?;
     ovn.wait_sb()?;
     let counts = ovn.lflow_counts()?;
     let total: usize = counts.values().sum();
@@ -143,17 +199,55 @@ fn setup(args: &Args, interrupted: &dyn Fn() -> bool) -> Result<Option<Host>> {
         say(&format!("  datapath {dp}: {n} logical flows"));
     }
 
+    ovn.wait_hv()
+        .context("wait for southpaw to install the pipeline")?;
     say("");
-    say("NOTE: the southpaw datapath does not exist yet: nothing forwards between these");
-    say("containers. The control plane and the host-side ports are ready for it.");
+    say("southpaw forwards between the containers (AF_XDP on the host-side veths; no");
+    say("ovs-vswitchd, no kernel bridge). Try: ip netns exec <netns> ping 10.0.1.2");
+    say("Stateful ACLs and load balancers go through southpaw's conntrack. Not in the");
+    say("datapath yet: Geneve tunnels, packets the pipeline generates (ARP for unknown next");
+    say("hops, ICMP errors), controller actions (DHCP, DNS); that part of the southpaw");
+    say("datapath does not exist yet.");
     say(&format!(
         "Inspect with: ovn-nbctl --db={} show; ovn-sbctl --db={} lflow-list",
         ovn.nb_remote(),
         ovn.sb_remote()
     ));
+    let names = containers
+        .iter()
+        .map(|c| (c.host().name.clone(), c.lport().to_string()))
+        .collect();
     Ok(Some(Host {
+        fwd,
+        names,
         _containers: containers,
         _ovs: ovs,
         _ovn: ovn,
     }))
+}
+
+/// One line of per-port packet counts.
+fn port_counts(host: &Host) -> String {
+    let (c, ports) = totals(&host.fwd.stats);
+    let mut line = String::from("packets:");
+    for (netdev, lport) in &host.names {
+        let (rx, tx) = ports
+            .iter()
+            .find(|(n, _)| n == netdev)
+            .map_or((0, 0), |(_, p)| (p.rx_packets, p.tx_packets));
+        line.push_str(&format!(" {lport} rx {rx} tx {tx};"));
+    }
+    for (kind, name, v) in c.iter() {
+        if v != 0 && kind != "anomaly" {
+            line.push_str(&format!(" {name}={v}"));
+        }
+    }
+    for s in &host.fwd.stats {
+        for (cause, v) in datapath::actions::Cause::ALL.iter().zip(s.causes()) {
+            if v != 0 {
+                line.push_str(&format!(" ({}={v})", cause.name()));
+            }
+        }
+    }
+    line
 }

@@ -106,7 +106,12 @@ fn generated(kind: &str, old: &Fields) -> Fields {
             }
         }
         "icmp4" | "tcp_reset" | "sctp_abort" => {
-            keep(&mut f, &["eth.src", "eth.dst", "ip4.src", "ip4.dst", "ip6.src", "ip6.dst"]);
+            keep(
+                &mut f,
+                &[
+                    "eth.src", "eth.dst", "ip4.src", "ip4.dst", "ip6.src", "ip6.dst",
+                ],
+            );
         }
         "icmp6" => keep(&mut f, &["eth.src", "eth.dst", "ip6.src", "ip6.dst"]),
         _ => {}
@@ -129,8 +134,11 @@ fn apply_nat_note(name: &str, f: &mut Fields) {
 }
 
 /// Reads `ovn-trace --minimal` output. `initial`: the microflow's fields. `lb_dst`: the
-/// `--lb-dst` backend (IP, optional port) given to `ovn-trace`, applied at the first
-/// `ct_lb` block as `ovn-trace` does (it forgets it after one use).
+/// `--lb-dst` backend (IP, optional port) given to `ovn-trace`, applied at every `ct_lb`
+/// block of its address family: a bare `ct_lb` (an existing connection) always uses it,
+/// one with backends uses it when it is one of them (the caller picks it so) and only
+/// once; a second LB with backends on the same path would pick at random, which this
+/// reader cannot see.
 pub fn parse_minimal(
     text: &str,
     initial: &Fields,
@@ -138,7 +146,6 @@ pub fn parse_minimal(
 ) -> Result<Minimal> {
     let mut out = Minimal::default();
     let mut stack: Vec<Fields> = vec![initial.clone()];
-    let mut lb_dst = lb_dst;
     for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -171,7 +178,7 @@ pub fn parse_minimal(
             if name.starts_with("ct_lb") {
                 let v6 = f.contains_key("ip6.dst");
                 let fam_ok = |ip: &str| ip.contains(':') == v6;
-                match lb_dst.take() {
+                match lb_dst {
                     Some((ip, port)) if fam_ok(ip) => {
                         f.insert(if v6 { "ip6.dst" } else { "ip4.dst" }.into(), ip.into());
                         if let Some(p) = port {
@@ -182,8 +189,7 @@ pub fn parse_minimal(
                             }
                         }
                     }
-                    other => {
-                        lb_dst = other;
+                    _ => {
                         // Random or unchanged: nothing certain about the destination.
                         for k in ["ip4.dst", "ip6.dst", "tcp.dst", "udp.dst", "sctp.dst"] {
                             f.remove(k);
@@ -301,7 +307,12 @@ mod tests {
         let m = parse_minimal(t, &init, Some(("10.0.0.11", Some(8080)))).unwrap();
         assert_eq!(m.outputs[0].fields["ip4.dst"], "10.0.0.5");
         assert_eq!(m.outputs[0].fields["tcp.dst"], "8080");
-        // The second ct_lb has no forced backend any more: destination unknown.
+        assert_eq!(m.outputs[1].fields["ip4.dst"], "10.0.0.11");
+        // Without --lb-dst the destination is unknown.
+        let m = parse_minimal(t, &init, None).unwrap();
+        assert!(!m.outputs[1].fields.contains_key("ip4.dst"));
+        // An IPv6 backend does not apply to an IPv4 packet.
+        let m = parse_minimal(t, &init, Some(("fd00::1", None))).unwrap();
         assert!(!m.outputs[1].fields.contains_key("ip4.dst"));
         assert!(parse_minimal("};\n", &init, None).is_err());
     }

@@ -4,7 +4,7 @@
 
 use pipeline::flow::{Flow, Mask, FLOW_WORDS};
 
-use crate::emc::{finish, fold_mul, word_keys};
+use crate::emc::{finish, word_keys};
 
 pub(super) const MIN_BUCKETS: usize = 8;
 pub(super) const EMPTY: u32 = u32::MAX;
@@ -61,12 +61,14 @@ impl Subtable {
         }
     }
 
+    /// Hash of `flow & mask`: per masked word a keyed product with an odd constant (a
+    /// bijection, so no bits are lost), summed, then one folded multiply.
     #[inline(always)]
     pub(super) fn hash(&self, flow: &Flow) -> u32 {
         let mut acc = self.words.len() as u64;
         for ws in self.words.iter() {
             let w = flow.w[ws.i & (FLOW_WORDS - 1)] & ws.m;
-            acc = acc.wrapping_add(fold_mul(w ^ ws.ka, ws.kb));
+            acc = acc.wrapping_add((w ^ ws.ka).wrapping_mul(ws.kb));
         }
         finish(acc)
     }

@@ -18,31 +18,43 @@ use crate::symtab::{Slot, Storage, Symtab};
 pub const MAX_CONJ: usize = 4096;
 
 /// One conjunction of bit matches: a packet `p` matches when `p & mask == value`.
+/// Plain word arrays (not the 64-byte aligned [`Flow`]/[`Mask`]) so that vectors of them
+/// allocate cheaply; see [`Conj::flow`] and [`Conj::mask`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conj {
-    pub value: Flow,
-    pub mask: Mask,
+    pub value: [u64; FLOW_WORDS],
+    pub mask: [u64; FLOW_WORDS],
 }
 
 impl Conj {
     /// Matches everything.
     pub fn any() -> Conj {
         Conj {
-            value: Flow::default(),
-            mask: Mask::default(),
+            value: [0; FLOW_WORDS],
+            mask: [0; FLOW_WORDS],
         }
+    }
+
+    /// The value as a [`Flow`].
+    pub fn flow(&self) -> Flow {
+        Flow { w: self.value }
+    }
+
+    /// The mask as a [`Mask`].
+    pub fn mask(&self) -> Mask {
+        Mask { w: self.mask }
     }
 
     /// Both constraints, or `None` when they contradict.
     pub fn and(&self, o: &Conj) -> Option<Conj> {
         let mut out = *self;
         for i in 0..FLOW_WORDS {
-            let both = self.mask.w[i] & o.mask.w[i];
-            if (self.value.w[i] ^ o.value.w[i]) & both != 0 {
+            let both = self.mask[i] & o.mask[i];
+            if (self.value[i] ^ o.value[i]) & both != 0 {
                 return None;
             }
-            out.mask.w[i] |= o.mask.w[i];
-            out.value.w[i] |= o.value.w[i] & o.mask.w[i];
+            out.mask[i] |= o.mask[i];
+            out.value[i] |= o.value[i] & o.mask[i];
         }
         Some(out)
     }
@@ -50,13 +62,14 @@ impl Conj {
     /// Whether `p` matches; ORs the mask into `wc`.
     #[inline]
     pub fn matches(&self, p: &Flow, wc: &mut Mask) -> bool {
-        wc.union(&self.mask);
-        (0..FLOW_WORDS).all(|i| p.w[i] & self.mask.w[i] == self.value.w[i])
+        for i in 0..FLOW_WORDS {
+            wc.w[i] |= self.mask[i];
+        }
+        (0..FLOW_WORDS).all(|i| p.w[i] & self.mask[i] == self.value[i])
     }
 
     /// Constrains `slot` bits `mask` (in slot coordinates) to `val`. `false` on conflict.
     pub fn put(&mut self, slot: &Slot, val: u128, mask: u128) -> bool {
-        let mut c = Conj::any();
         let width = slot_width(slot);
         let lim = if width >= 128 {
             u128::MAX
@@ -71,8 +84,7 @@ impl Conj {
                     return false;
                 }
                 let wi = f.word as usize & (FLOW_WORDS - 1);
-                c.mask.w[wi] = (mask as u64) << sh;
-                c.value.w[wi] = (val as u64) << sh;
+                self.put_word(wi, (val as u64) << sh, (mask as u64) << sh)
             }
             Storage::Wide(f) => {
                 let sh = u32::from(slot.ofs);
@@ -82,20 +94,34 @@ impl Conj {
                 );
                 let wi = f.word as usize & (FLOW_WORDS - 1);
                 let wj = (wi + 1) & (FLOW_WORDS - 1);
-                c.mask.w[wi] = (m >> 64) as u64;
-                c.value.w[wi] = (v >> 64) as u64;
-                c.mask.w[wj] = m as u64;
-                c.value.w[wj] = v as u64;
+                self.put_word(wi, (v >> 64) as u64, (m >> 64) as u64)
+                    && self.put_word(wj, v as u64, m as u64)
             }
-            Storage::Ovn(_) => return false,
+            Storage::Ovn(_) => false,
         }
-        match self.and(&c) {
-            Some(n) => {
-                *self = n;
-                true
-            }
-            None => false,
+    }
+
+    /// Constrains word `i` bits `m` to `v`; `false` (and unchanged) on conflict.
+    #[inline]
+    fn put_word(&mut self, i: usize, v: u64, m: u64) -> bool {
+        if (self.value[i] ^ v) & self.mask[i] & m != 0 {
+            return false;
         }
+        self.mask[i] |= m;
+        self.value[i] |= v & m;
+        true
+    }
+
+    /// `self &= o` in place; `false` on conflict (then `self` is unspecified).
+    #[inline]
+    pub fn and_assign(&mut self, o: &Conj) -> bool {
+        let mut bad = 0;
+        for i in 0..FLOW_WORDS {
+            bad |= (self.value[i] ^ o.value[i]) & self.mask[i] & o.mask[i];
+            self.mask[i] |= o.mask[i];
+            self.value[i] |= o.value[i] & o.mask[i];
+        }
+        bad == 0
     }
 }
 
@@ -121,7 +147,11 @@ pub trait Names {
 
 /// A match tree kept for run-time evaluation (or as an intermediate form).
 #[derive(Clone, Debug, PartialEq, Eq)]
+// `One` is the common leaf; boxing it would cost an allocation per comparison compiled.
+#[allow(clippy::large_enum_variant)]
 pub enum Residual {
+    /// This conjunction (the common leaf: `field == constant`).
+    One(Conj),
     /// Any of these conjunctions.
     Any(Vec<Conj>),
     And(Vec<Residual>),
@@ -138,6 +168,7 @@ impl Residual {
     /// Evaluates against `p`, ORing every bit examined into `wc`.
     pub fn eval(&self, p: &Flow, wc: &mut Mask) -> bool {
         match self {
+            Residual::One(c) => c.matches(p, wc),
             Residual::Any(v) => v.iter().any(|c| c.matches(p, wc)),
             Residual::And(v) => v.iter().all(|r| r.eval(p, wc)),
             Residual::Or(v) => v.iter().any(|r| r.eval(p, wc)),
@@ -146,42 +177,68 @@ impl Residual {
 
     /// Multiplies out into DNF; `None` beyond `limit` conjunctions.
     pub fn dnf(&self, limit: usize) -> Option<Vec<Conj>> {
+        let mut acc = vec![Conj::any()];
+        self.and_into(&mut acc, limit)?;
+        Some(acc)
+    }
+
+    /// `acc := acc && self`, multiplied out in place.
+    fn and_into(&self, acc: &mut Vec<Conj>, limit: usize) -> Option<()> {
         match self {
-            Residual::Any(v) => (v.len() <= limit).then(|| v.clone()),
-            Residual::Or(v) => {
-                let mut out = Vec::new();
-                for r in v {
-                    out.extend(r.dnf(limit)?);
-                    if out.len() > limit {
-                        return None;
-                    }
-                }
-                Some(out)
+            Residual::One(c) => {
+                // The common case: one more constraint on every conjunction, no copies.
+                acc.retain_mut(|a| a.and_assign(c));
+                Some(())
+            }
+            Residual::Any(v) if v.len() == 1 => {
+                acc.retain_mut(|a| a.and_assign(&v[0]));
+                Some(())
             }
             Residual::And(v) => {
-                let mut acc = vec![Conj::any()];
                 for r in v {
-                    let d = r.dnf(limit)?;
-                    let mut next = Vec::with_capacity(acc.len() * d.len().max(1));
-                    for a in &acc {
-                        for b in &d {
-                            if let Some(c) = a.and(b) {
-                                next.push(c);
-                                if next.len() > limit {
-                                    return None;
-                                }
-                            }
-                        }
-                    }
-                    acc = next;
+                    r.and_into(acc, limit)?;
                     if acc.is_empty() {
                         break;
                     }
                 }
-                Some(acc)
+                Some(())
+            }
+            Residual::Any(v) => cross(acc, v, limit),
+            Residual::Or(v) => {
+                let mut alts = Vec::new();
+                for r in v {
+                    let mut a = vec![Conj::any()];
+                    r.and_into(&mut a, limit)?;
+                    alts.extend(a);
+                    if alts.len() > limit {
+                        return None;
+                    }
+                }
+                cross(acc, &alts, limit)
             }
         }
     }
+}
+
+/// `acc := acc && (d[0] || d[1] || ...)`.
+fn cross(acc: &mut Vec<Conj>, d: &[Conj], limit: usize) -> Option<()> {
+    if acc.len().saturating_mul(d.len()) > limit.saturating_mul(4) {
+        return None;
+    }
+    let mut next = Vec::with_capacity(acc.len() * d.len());
+    for a in acc.iter() {
+        for b in d {
+            let mut c = *a;
+            if c.and_assign(b) {
+                next.push(c);
+            }
+        }
+    }
+    if next.len() > limit {
+        return None;
+    }
+    *acc = next;
+    Some(())
 }
 
 /// A compiled match: conjunctions for the classifier, each with an optional residual
@@ -194,21 +251,28 @@ pub struct CompiledMatch {
 
 /// Compiles an annotated expression. Errors name the problem (unknown address set ...).
 pub fn compile_match(e: &Expr, t: &Symtab, n: &dyn Names) -> Result<CompiledMatch, String> {
-    let r = to_residual(e, false, t, n, 0)?;
-    if let Some(conjs) = r.dnf(MAX_CONJ) {
+    // Fast path: multiply out straight from the expression, no intermediate tree.
+    let mut acc = vec![Conj::any()];
+    if expr_into(e, false, t, n, &mut acc, 0)?.is_some() {
         return Ok(CompiledMatch {
-            conjs,
+            conjs: acc,
             residual: None,
         });
     }
+    let r = to_residual(e, false, t, n, 0)?;
     // Too big: keep single-conjunction terms of a top-level `&&` in the classifier.
     let mut base = Conj::any();
     let mut rest = Vec::new();
     match r {
         Residual::And(v) => {
             for x in v {
-                match &x {
-                    Residual::Any(c) if c.len() == 1 => match base.and(&c[0]) {
+                let single = match &x {
+                    Residual::One(c) => Some(c),
+                    Residual::Any(c) if c.len() == 1 => c.first(),
+                    _ => None,
+                };
+                match single {
+                    Some(c) => match base.and(c) {
                         Some(b) => base = b,
                         None => {
                             return Ok(CompiledMatch {
@@ -234,9 +298,74 @@ pub fn compile_match(e: &Expr, t: &Symtab, n: &dyn Names) -> Result<CompiledMatc
     })
 }
 
+/// `acc := acc && (neg ? !e : e)`, multiplied out. `Ok(None)` when it would exceed
+/// [`MAX_CONJ`] conjunctions.
+fn expr_into(
+    e: &Expr,
+    neg: bool,
+    t: &Symtab,
+    n: &dyn Names,
+    acc: &mut Vec<Conj>,
+    depth: usize,
+) -> Result<Option<()>, String> {
+    if depth > 64 {
+        return Err("match nested too deeply".into());
+    }
+    match e {
+        Expr::Bool(b) => {
+            if *b == neg {
+                acc.clear();
+            }
+        }
+        Expr::ChassisResident(p) => {
+            if n.resident(p) == neg {
+                acc.clear();
+            }
+        }
+        Expr::Predicate(_) => {
+            let a = e.annotate(t);
+            if matches!(a, Expr::Predicate(_)) {
+                return Err("unexpanded predicate".into());
+            }
+            return expr_into(&a, neg, t, n, acc, depth + 1);
+        }
+        Expr::Not(x) => return expr_into(x, !neg, t, n, acc, depth + 1),
+        Expr::And(v) | Expr::Or(v) => {
+            if matches!(e, Expr::And(_)) != neg {
+                for x in v {
+                    if expr_into(x, neg, t, n, acc, depth + 1)?.is_none() {
+                        return Ok(None);
+                    }
+                    if acc.is_empty() {
+                        break;
+                    }
+                }
+            } else {
+                let mut alts = Vec::new();
+                for x in v {
+                    let mut a = vec![Conj::any()];
+                    if expr_into(x, neg, t, n, &mut a, depth + 1)?.is_none() {
+                        return Ok(None);
+                    }
+                    alts.extend(a);
+                    if alts.len() > MAX_CONJ {
+                        return Ok(None);
+                    }
+                }
+                return Ok(cross(acc, &alts, MAX_CONJ));
+            }
+        }
+        Expr::Cmp { field, op, values } => {
+            let op = if neg { invert(*op) } else { *op };
+            return Ok(cmp(field, op, values, t, n)?.and_into(acc, MAX_CONJ));
+        }
+    }
+    Ok(Some(()))
+}
+
 fn konst(b: bool) -> Residual {
     if b {
-        Residual::Any(vec![Conj::any()])
+        Residual::One(Conj::any())
     } else {
         Residual::Any(Vec::new())
     }
@@ -358,6 +487,10 @@ fn cmp(
         c.put(&slot, v, m).then_some(c)
     };
     Ok(match op {
+        RelOp::Eq if consts.len() == 1 => match eq(consts[0].0, consts[0].1) {
+            Some(c) => Residual::One(c),
+            None => Residual::Any(Vec::new()),
+        },
         RelOp::Eq => Residual::Any(consts.iter().filter_map(|&(v, m)| eq(v, m)).collect()),
         RelOp::Ne => {
             // Differs from every member: for each, some masked bit differs.
@@ -418,7 +551,7 @@ fn range(op: RelOp, c: u128, width: u32) -> Vec<(u128, u128)> {
     let mut out = Vec::new();
     for b in (0..width.min(128)).rev() {
         let bit = 1u128 << b;
-        let above = full & !((bit << 1).wrapping_sub(1)) & if b == 127 { 0 } else { u128::MAX };
+        let above = full & !((bit << 1).wrapping_sub(1));
         // `f < c`: agree with c above bit b, c has 1 at b and f has 0.
         // `f > c`: agree with c above bit b, c has 0 at b and f has 1.
         if less && c & bit != 0 {
@@ -431,23 +564,5 @@ fn range(op: RelOp, c: u128, width: u32) -> Vec<(u128, u128)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_decompose() {
-        // 4-bit field: f < 5 (0101) = 0xxx | 0100
-        let r = range(RelOp::Lt, 5, 4);
-        assert_eq!(r, vec![(0, 0b1000), (0b0100, 0b1110)]);
-        let r = range(RelOp::Ge, 0, 4);
-        assert_eq!(r, vec![(0, 0)]);
-        let count = |op, c| {
-            (0u128..16)
-                .filter(|v| range(op, c, 4).iter().any(|&(x, m)| v & m == x))
-                .count()
-        };
-        assert_eq!(count(RelOp::Gt, 9), 6);
-        assert_eq!(count(RelOp::Le, 9), 10);
-        assert_eq!(count(RelOp::Lt, 0), 0);
-    }
-}
+#[path = "dnf_tests.rs"]
+mod tests;

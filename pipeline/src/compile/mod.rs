@@ -59,6 +59,9 @@ pub struct FlowInfo {
 pub struct Table {
     pub(crate) cls: Classifier<u32>,
     pub(crate) entries: Vec<Entry>,
+    /// The table holds exactly one conjunction and it matches every packet (`1`, no
+    /// residual): (priority, entry). Lookups skip the classifier and read nothing.
+    pub(crate) only: Option<(u16, u32)>,
 }
 
 pub(crate) struct Entry {
@@ -76,6 +79,14 @@ impl Table {
     /// Number of logical flows.
     pub fn n_flows(&self) -> usize {
         self.entries.len()
+    }
+    /// Number of distinct masks (classifier subtables).
+    pub fn n_subtables(&self) -> usize {
+        self.cls.n_subtables()
+    }
+    /// Whether lookups skip the classifier (one catch-all flow).
+    pub fn is_trivial(&self) -> bool {
+        self.only.is_some()
     }
 }
 
@@ -250,14 +261,27 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
         .map(|g| (g.uuid.as_str(), &g.datapaths[..]))
         .collect();
 
-    let mut zone_next: u16 = 1;
-    let mut alloc_zone = || {
+    // Zones the model does not assign are numbered after the highest assigned one.
+    let mut zone_next: u16 = model
+        .ct_zones
+        .values()
+        .max()
+        .map_or(1, |m| m.saturating_add(1));
+    let mut alloc_zone = |name: &str| {
+        if let Some(z) = model.ct_zones.get(name) {
+            return *z;
+        }
         let z = zone_next;
         zone_next = zone_next.wrapping_add(1).max(1);
         z
     };
     // Builders per datapath: [pipeline][table] → (builder, entries).
-    type Tb = (ClassifierBuilder<u32>, Vec<Entry>);
+    struct Tb {
+        b: ClassifierBuilder<u32>,
+        entries: Vec<Entry>,
+        /// The last conjunction inserted, if it had an all-zero mask and no residual.
+        last_any: Option<(u16, u32)>,
+    }
     let mut builders: Vec<[Vec<Tb>; 2]> = model
         .datapaths
         .iter()
@@ -321,50 +345,70 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
             parsed: acts.clone(),
         });
         let pi = usize::from(lf.pipeline == Pipeline::Egress);
+        // Without string literals (port names) or port groups, the result does not depend
+        // on the datapath: compile once for every member of a group.
+        let dp_free = !lf.match_.contains(['"', '@']) && !lf.actions.contains('"');
+        let mut shared: Option<(dnf::CompiledMatch, Arc<[Op]>)> = None;
         for dp in targets {
             let Some(&di) = dp_index.get(dp) else {
                 reject(&mut rejected, dp, "unknown datapath".into());
                 continue;
             };
-            let names = DpNames {
-                g: &g,
-                dp_uuid: model.datapaths[di].uuid.as_str(),
-                dp_key: model.datapaths[di].tunnel_key,
-            };
-            let m = match compile_match(&expr, &symtab, &names) {
-                Ok(m) => m,
-                Err(e) => {
-                    reject(&mut rejected, dp, format!("match: {e}"));
-                    continue;
-                }
-            };
-            let ctx = program::Ctx {
-                t: &symtab,
-                n: &names,
-                pipeline: lf.pipeline,
-                table: lf.table_id,
-            };
-            let ops: Arc<[Op]> = match compile_actions(&ctx, &acts) {
-                Ok(o) => o.into(),
-                Err(e) => {
-                    reject(&mut rejected, dp, format!("actions: {e}"));
-                    continue;
+            let (m, ops) = match &shared {
+                Some((m, ops)) => (m.clone(), ops.clone()),
+                None => {
+                    let names = DpNames {
+                        g: &g,
+                        dp_uuid: model.datapaths[di].uuid.as_str(),
+                        dp_key: model.datapaths[di].tunnel_key,
+                    };
+                    let m = match compile_match(&expr, &symtab, &names) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            reject(&mut rejected, dp, format!("match: {e}"));
+                            continue;
+                        }
+                    };
+                    let ctx = program::Ctx {
+                        t: &symtab,
+                        n: &names,
+                        pipeline: lf.pipeline,
+                        table: lf.table_id,
+                    };
+                    let ops: Arc<[Op]> = match compile_actions(&ctx, &acts) {
+                        Ok(o) => o.into(),
+                        Err(e) => {
+                            reject(&mut rejected, dp, format!("actions: {e}"));
+                            continue;
+                        }
+                    };
+                    if dp_free {
+                        shared = Some((m.clone(), ops.clone()));
+                    }
+                    (m, ops)
                 }
             };
             let tables = &mut builders[di][pi];
             let ti = usize::from(lf.table_id);
             while tables.len() <= ti {
-                tables.push((ClassifierBuilder::new(), Vec::new()));
+                tables.push(Tb {
+                    b: ClassifierBuilder::new(),
+                    entries: Vec::new(),
+                    last_any: None,
+                });
             }
-            let (b, entries) = &mut tables[ti];
-            let ei = entries.len() as u32;
-            entries.push(Entry {
+            let tb = &mut tables[ti];
+            let ei = tb.entries.len() as u32;
+            let plain = m.residual.is_none();
+            tb.entries.push(Entry {
                 flow: fi,
                 ops,
                 residual: m.residual,
             });
             for c in &m.conjs {
-                if let Err(e) = b.insert(lf.priority, &c.value, &c.mask, ei) {
+                tb.last_any =
+                    (plain && c.mask.iter().all(|w| *w == 0)).then_some((lf.priority, ei));
+                if let Err(e) = tb.b.insert(lf.priority, &c.flow(), &c.mask(), ei) {
                     reject(&mut rejected, dp, e.to_string());
                     break;
                 }
@@ -377,14 +421,18 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
     for (i, (d, [ing, eg])) in model.datapaths.iter().zip(builders).enumerate() {
         let build = |v: Vec<Tb>| {
             v.into_iter()
-                .map(|(b, entries)| Table {
-                    cls: b.build(),
-                    entries,
+                .map(|t| Table {
+                    only: t.last_any.filter(|_| t.b.len() == 1),
+                    cls: t.b.build(),
+                    entries: t.entries,
                 })
                 .collect::<Vec<_>>()
         };
         let zones = if d.kind == DpKind::Router {
-            (alloc_zone(), alloc_zone())
+            (
+                alloc_zone(&format!("{}_dnat", d.uuid)),
+                alloc_zone(&format!("{}_snat", d.uuid)),
+            )
         } else {
             (0, 0)
         };
@@ -450,3 +498,9 @@ fn global(model: &Model) -> Global<'_> {
         resident,
     }
 }
+
+// Workers share one compiled pipeline behind an `Arc`.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Compiled>();
+};

@@ -14,7 +14,7 @@ pub(crate) type PortTables = (
 pub(crate) fn port_tables(
     model: &Model,
     dp_index: &HashMap<&str, usize>,
-    alloc_zone: &mut dyn FnMut() -> u16,
+    alloc_zone: &mut dyn FnMut(&str) -> u16,
 ) -> PortTables {
     let dp_key = |uuid: &str| dp_index.get(uuid).map(|&i| model.datapaths[i].tunnel_key);
     let by_name: HashMap<&str, &crate::model::PortBinding> = model
@@ -90,7 +90,7 @@ pub(crate) fn port_tables(
             PortInfo {
                 name: p.logical_port.clone(),
                 kind,
-                zone: alloc_zone(),
+                zone: alloc_zone(&p.logical_port),
                 port_security,
             },
         );

@@ -79,14 +79,23 @@ pub enum Op {
         dst: Slot,
         len: u32,
     },
-    /// A result action whose answer is always 0 here (hairpin, affinity, FDB, ECMP).
+    /// A result action whose answer is always 0 here (affinity, FDB, ECMP next hop).
     ResultZero {
         dst: Slot,
     },
-    /// `dst = select(...)`: the first member (deterministic, reads nothing).
+    /// `dst = chk_lb_hairpin()` (`reply`: `chk_lb_hairpin_reply()`): 1 if a load balancer
+    /// sent the packet back to its own source. See the executor for the exact test.
+    ChkLbHairpin {
+        dst: Slot,
+        reply: bool,
+    },
+    /// `dst = select(id=weight, ...)`: OVN's select group; the bucket writes its id to
+    /// `dst` and resubmits to the next table (`pipeline`, `table`).
     Select {
         dst: Slot,
-        member: u16,
+        members: Box<[(u16, u16)]>,
+        pipeline: Pipeline,
+        table: u8,
     },
     PutMacBind {
         kind: MacBind,
@@ -316,15 +325,23 @@ fn one(c: &Ctx, a: &Action, idx: u16) -> Result<Op, String> {
             dst: slot(c, dst)?,
             len: *len,
         },
-        Action::ChkLbHairpin { dst }
-        | Action::ChkLbHairpinReply { dst }
-        | Action::ChkLbAff { dst }
+        Action::ChkLbHairpin { dst } => Op::ChkLbHairpin {
+            dst: slot(c, dst)?,
+            reply: false,
+        },
+        Action::ChkLbHairpinReply { dst } => Op::ChkLbHairpin {
+            dst: slot(c, dst)?,
+            reply: true,
+        },
+        Action::ChkLbAff { dst }
         | Action::ChkEcmpNh { dst, .. }
         | Action::LookupFdb { dst, .. }
         | Action::GetFdb { dst, .. } => Op::ResultZero { dst: slot(c, dst)? },
         Action::Select { dst, members } => Op::Select {
             dst: slot(c, dst)?,
-            member: members.first().map_or(0, |m| m.0),
+            members: members.clone().into_boxed_slice(),
+            pipeline: c.pipeline,
+            table: next_table(c)?,
         },
         Action::PutFdb { port, mac } => Op::PutFdb {
             port: slot(c, port)?,

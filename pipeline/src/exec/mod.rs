@@ -9,9 +9,13 @@
 //!   (skipping the inport unless `flags.loopback`), remote ports become
 //!   [`DpAction::Tunnel`], chassis-redirect ports resident here continue as their
 //!   distributed port, else the loopback check and then the egress pipeline;
+//!   Entering the egress pipeline clears reg0..reg9 (xxreg0, xxreg1, reg8, reg9) and keeps
+//!   `flags`, as physical.c's OFTABLE_CHECK_LOOPBACK priority-0 flow does (ovn-trace
+//!   clears `flags` too; OVN does not);
 //! - egress `output`: a local VIF or localnet is [`DpAction::Output`]; a patch port
-//!   continues in the peer datapath's ingress with inport = peer and registers, flags,
-//!   outport and conntrack fields cleared.
+//!   continues in the peer datapath's ingress with inport = peer, and (as physical.c's
+//!   patch-port flow: `ct_clear`, zones, flags, outport and reg0..reg9 zeroed) a
+//!   [`DpAction::CtClear`] plus reg0..reg9, flags and outport cleared.
 //!
 //! Bounds: at most [`MAX_LOOKUPS`] table lookups per packet and [`MAX_DEPTH`] nested
 //! clones/generated packets; past them the copy is dropped with
@@ -21,6 +25,7 @@
 //! per table.
 
 mod generate;
+mod lb;
 mod ops;
 pub mod slot;
 
@@ -35,6 +40,16 @@ use crate::flow::{field, Flow, Mask, FLOW_WORDS};
 pub const MAX_LOOKUPS: u32 = 4096;
 /// Most nested clones / generated packets / multicast copies in depth.
 pub const MAX_DEPTH: u32 = 64;
+/// OVN's logical registers reg0..reg9 (`MFF_N_LOG_REGS`), cleared between pipelines.
+pub const N_LOG_REGS: usize = 10;
+
+/// Options for one execution (tools; the datapath uses the defaults).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecOpts {
+    /// `select()` member to take when it is one of the members (`ovn-trace --select-id`);
+    /// otherwise the member is chosen by a hash of the packet's 5-tuple.
+    pub select_id: Option<u16>,
+}
 
 /// One table visit, for `southpaw trace`.
 pub struct TraceEvent<'a> {
@@ -97,6 +112,7 @@ pub(crate) struct Run<'c, 't> {
     pub trace: Option<&'t mut dyn FnMut(&TraceEvent<'_>)>,
     pub stack: [u128; 16],
     pub sp: usize,
+    pub opts: ExecOpts,
 }
 
 /// Runs `pkt` (with `DATAPATH` and `INPORT` set, or `RECIRC_ID` from an earlier
@@ -107,6 +123,17 @@ pub fn execute(
     out: &mut ExecResult,
     trace: Option<&mut dyn FnMut(&TraceEvent<'_>)>,
 ) {
+    execute_with(c, pkt, out, trace, ExecOpts::default())
+}
+
+/// [`execute`] with options.
+pub fn execute_with(
+    c: &Compiled,
+    pkt: &Flow,
+    out: &mut ExecResult,
+    trace: Option<&mut dyn FnMut(&TraceEvent<'_>)>,
+    opts: ExecOpts,
+) {
     out.clear();
     let mut run = Run {
         c,
@@ -116,6 +143,7 @@ pub fn execute(
         trace,
         stack: [0; 16],
         sp: 0,
+        opts,
     };
     let mut br = Br {
         flow: *pkt,
@@ -228,6 +256,9 @@ impl Run<'_, '_> {
         t: &'c crate::compile::Table,
         f: &Flow,
     ) -> Option<(u16, &'c crate::compile::Entry)> {
+        if let Some((prio, e)) = t.only {
+            return t.entries.get(e as usize).map(|e| (prio, e));
+        }
         let mut after = None;
         loop {
             let h = t.cls.lookup_after(f, &mut self.wc, after)?;
@@ -332,6 +363,7 @@ impl Run<'_, '_> {
                 out.push(DpAction::Drop(DropReason::Loopback));
                 return None;
             }
+            Run::clear_log_regs(br);
             return Some(egress0);
         }
         let Some(p) = c.ports.get(&(dp.key, outport)) else {
@@ -368,16 +400,12 @@ impl Run<'_, '_> {
                     out.push(DpAction::Drop(DropReason::BadTable));
                     return None;
                 };
-                for r in 0..16 {
-                    Run::set(br, field::reg(r), 0);
-                }
+                // physical.c's patch flow: ct_clear, then the peer's ingress metadata
+                // with flags, outport and reg0..reg9 zeroed.
+                Run::ct_clear(br, out);
+                Run::clear_log_regs(br);
                 Run::set(br, field::FLAGS, 0);
                 Run::set(br, field::OUTPORT, 0);
-                Run::set(br, field::CT_STATE, 0);
-                Run::set(br, field::CT_ZONE, 0);
-                Run::set(br, field::CT_MARK, 0);
-                br.flow.set128(field::CT_LABEL, 0);
-                br.written.add128(field::CT_LABEL);
                 Run::set(br, field::DATAPATH, u64::from(*peer_dp));
                 Run::set(br, field::INPORT, u64::from(*peer_key));
                 Some(Pos {
@@ -395,6 +423,24 @@ impl Run<'_, '_> {
                 None
             }
         }
+    }
+
+    /// Zeroes reg0..reg9, as OVN does on entering an egress pipeline or a patch peer.
+    fn clear_log_regs(br: &mut Br) {
+        for r in 0..N_LOG_REGS {
+            Run::set(br, field::reg(r), 0);
+        }
+    }
+
+    /// `ct_clear`: zeroes the conntrack fields and tells the datapath.
+    pub(crate) fn ct_clear(br: &mut Br, out: &mut Vec<DpAction>) {
+        for f in [field::CT_STATE, field::CT_ZONE, field::CT_MARK] {
+            Run::set(br, f, 0);
+        }
+        br.flow.set128(field::CT_LABEL, 0);
+        br.written.add128(field::CT_LABEL);
+        Run::flush(br, out);
+        out.push(DpAction::CtClear);
     }
 
     fn local_chassis(&self) -> &str {
@@ -427,6 +473,7 @@ impl Run<'_, '_> {
         Run::flush(br, out);
         let loopback = self.loopback(br);
         let mut tunnels: Vec<&str> = Vec::new();
+        let mut copies = 0;
         self.depth += 1;
         for &m in members {
             if m == inport && !loopback {
@@ -444,11 +491,16 @@ impl Run<'_, '_> {
             }
             let mut b2 = br.clone();
             Run::set(&mut b2, field::OUTPORT, u64::from(m));
+            Run::clear_log_regs(&mut b2);
             let mut sub = Vec::new();
             self.pipeline(&mut b2, egress0, &mut sub);
             out.push(DpAction::Clone(sub));
+            copies += 1;
         }
         self.depth -= 1;
+        if copies == 0 && tunnels.is_empty() {
+            out.push(DpAction::Drop(DropReason::EmptyMulticast));
+        }
         for ch in tunnels {
             out.push(DpAction::Tunnel {
                 chassis: ch.to_string(),

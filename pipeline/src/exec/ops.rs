@@ -73,13 +73,13 @@ impl Run<'_, '_> {
                     if i == last {
                         return ctl;
                     }
-                    self.copy(br, pos, out, |_, _| ctl);
+                    self.copy(br, pos, out, |_| ctl);
                 }
                 Op::Output => {
                     if i == last {
                         return Ctl::Output;
                     }
-                    self.copy(br, pos, out, |_, _| Ctl::Output);
+                    self.copy(br, pos, out, |_| Ctl::Output);
                 }
                 Op::FwdGroup { port_key } => {
                     br.flow.set(field::OUTPORT, u64::from(*port_key));
@@ -87,7 +87,26 @@ impl Run<'_, '_> {
                     if i == last {
                         return Ctl::Output;
                     }
-                    self.copy(br, pos, out, |_, _| Ctl::Output);
+                    self.copy(br, pos, out, |_| Ctl::Output);
+                }
+                Op::Select {
+                    dst,
+                    members,
+                    pipeline,
+                    table,
+                } => {
+                    // OVN's select group: the chosen bucket loads its id and resubmits
+                    // to the next table; the list then carries on with the original.
+                    let id = u128::from(self.select_member(&br.flow, members));
+                    let ctl = Ctl::Next(*pipeline, *table);
+                    if i == last {
+                        write(&mut br.flow, dst, id, full(dst), &mut br.written);
+                        return ctl;
+                    }
+                    self.copy(br, pos, out, |b2| {
+                        write(&mut b2.flow, dst, id, full(dst), &mut b2.written);
+                        ctl
+                    });
                 }
                 Op::Push(s) => {
                     let v = read(&br.flow, s, &mut self.wc);
@@ -181,16 +200,7 @@ impl Run<'_, '_> {
                         });
                     }
                 }
-                Op::CtClear => {
-                    for f in [field::CT_STATE, field::CT_ZONE, field::CT_MARK] {
-                        br.flow.set(f, 0);
-                        br.written.add(f);
-                    }
-                    br.flow.set128(field::CT_LABEL, 0);
-                    br.written.add128(field::CT_LABEL);
-                    Run::flush(br, out);
-                    out.push(DpAction::CtClear);
-                }
+                Op::CtClear => Run::ct_clear(br, out),
                 Op::LookupMacBind {
                     kind: _,
                     dst,
@@ -233,13 +243,10 @@ impl Run<'_, '_> {
                     write(&mut br.flow, dst, u128::from(v), full(dst), &mut br.written);
                 }
                 Op::ResultZero { dst } => write(&mut br.flow, dst, 0, full(dst), &mut br.written),
-                Op::Select { dst, member } => write(
-                    &mut br.flow,
-                    dst,
-                    u128::from(*member),
-                    full(dst),
-                    &mut br.written,
-                ),
+                Op::ChkLbHairpin { dst, reply } => {
+                    let v = self.lb_hairpin(&br.flow, *reply);
+                    write(&mut br.flow, dst, u128::from(v), full(dst), &mut br.written);
+                }
                 Op::PutMacBind {
                     kind,
                     port,
@@ -305,7 +312,7 @@ impl Run<'_, '_> {
         br: &mut Br,
         pos: Pos,
         out: &mut Vec<DpAction>,
-        f: impl Fn(&Br, Pos) -> Ctl,
+        f: impl FnOnce(&mut Br) -> Ctl,
     ) {
         Run::flush(br, out);
         let mut sub = Vec::new();
@@ -314,7 +321,7 @@ impl Run<'_, '_> {
             sub.push(DpAction::Drop(DropReason::TooManyResubmits));
         } else {
             self.depth += 1;
-            let ctl = f(&b2, pos);
+            let ctl = f(&mut b2);
             self.follow(&mut b2, pos, ctl, &mut sub);
             self.depth -= 1;
         }

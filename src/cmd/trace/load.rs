@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use control::{Event, Session, SessionConfig, SbSnapshot};
-use pipeline::model::{
-    AddressSet, Chassis, Datapath, DpGroup, DpKind, LogicalFlow, MacBinding, Model,
-    MulticastGroup, PortBinding, PortGroup,
-};
+use control::{Event, SbSnapshot, Session, SessionConfig};
 use pipeline::actions::Pipeline;
+use pipeline::model::{
+    AddressSet, Chassis, Datapath, DpGroup, DpKind, LogicalFlow, MacBinding, Model, MulticastGroup,
+    PortBinding, PortGroup,
+};
 
 /// The chassis name a trace pretends to be.
 pub const TRACE_CHASSIS: &str = "southpaw-trace";

@@ -1,0 +1,123 @@
+//! The load-balancing result actions: `select()` (ECMP and friends) and
+//! `chk_lb_hairpin()` / `chk_lb_hairpin_reply()`.
+//!
+//! `select`: OVN encodes it as an OpenFlow select group hashing the packet
+//! (`selection_method=dp_hash`); we hash the 5-tuple and pick a member by weight, unless
+//! [`super::ExecOpts::select_id`] names a member (`ovn-trace --select-id`).
+//!
+//! Hairpin: ovn-controller (lflow.c, `add_lb_vip_hairpin_flows`) sets the bit for a
+//! packet DNATed by a load balancer whose new destination is its own source, recognising
+//! the VIP by the original destination northd saved before `ct_lb_mark` (reg1 for IPv4,
+//! xxreg1 for IPv6; the VIP port in reg2[0..15]). We test exactly that from the flow:
+//! `ct_state.dnat`, `ip.src == ip.dst` and a saved VIP. For the reply check we follow
+//! `ovn-trace` (same test, plus VIP port == `tp.dst`); OVN itself answers it from flows it
+//! learns on the first packet, which the executor does not keep.
+
+use super::Run;
+use crate::flow::{ct_state, field, Flow};
+
+/// 5-tuple hash for `select` (FNV-1a over the words; stable across runs).
+fn hash_words(words: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for w in words {
+        for b in w.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl Run<'_, '_> {
+    /// The `select` member id for `f`: `--select-id` if it names a member, else by
+    /// weight over a 5-tuple hash (all bits read go into the megaflow mask).
+    pub(crate) fn select_member(&mut self, f: &Flow, members: &[(u16, u16)]) -> u16 {
+        if let Some(id) = self.opts.select_id {
+            if members.iter().any(|m| m.0 == id) {
+                return id;
+            }
+        }
+        let total: u64 = members.iter().map(|m| u64::from(m.1)).sum();
+        if members.len() < 2 || total == 0 {
+            return members.first().map_or(0, |m| m.0);
+        }
+        self.wc.add(field::ETH_TYPE);
+        let h = match f.get(field::ETH_TYPE) {
+            0x0800 | 0x86dd => {
+                let v6 = f.get(field::ETH_TYPE) == 0x86dd;
+                let (s, d) = if v6 {
+                    self.wc.add128(field::IP6_SRC);
+                    self.wc.add128(field::IP6_DST);
+                    (f.get128(field::IP6_SRC), f.get128(field::IP6_DST))
+                } else {
+                    self.wc.add(field::IP4_SRC);
+                    self.wc.add(field::IP4_DST);
+                    (
+                        u128::from(f.get(field::IP4_SRC)),
+                        u128::from(f.get(field::IP4_DST)),
+                    )
+                };
+                for fl in [field::IP_PROTO, field::TP_SRC, field::TP_DST] {
+                    self.wc.add(fl);
+                }
+                hash_words(&[
+                    (s >> 64) as u64,
+                    s as u64,
+                    (d >> 64) as u64,
+                    d as u64,
+                    f.get(field::IP_PROTO),
+                    f.get(field::TP_SRC) << 16 | f.get(field::TP_DST),
+                ])
+            }
+            _ => 0,
+        };
+        let mut x = h % total;
+        for &(id, w) in members {
+            if x < u64::from(w) {
+                return id;
+            }
+            x -= u64::from(w);
+        }
+        members[0].0
+    }
+
+    /// `chk_lb_hairpin()` (`reply` false) or `chk_lb_hairpin_reply()` on `f`.
+    pub(crate) fn lb_hairpin(&mut self, f: &Flow, reply: bool) -> bool {
+        self.wc.add_bits(field::CT_STATE, u64::from(ct_state::DNAT));
+        if f.get(field::CT_STATE) as u8 & ct_state::DNAT == 0 {
+            return false;
+        }
+        self.wc.add(field::ETH_TYPE);
+        let (same, vip) = match f.get(field::ETH_TYPE) {
+            0x0800 => {
+                self.wc.add(field::IP4_SRC);
+                self.wc.add(field::IP4_DST);
+                self.wc.add(field::reg(1));
+                (
+                    f.get(field::IP4_SRC) == f.get(field::IP4_DST),
+                    f.get(field::reg(1)) != 0,
+                )
+            }
+            0x86dd => {
+                self.wc.add128(field::IP6_SRC);
+                self.wc.add128(field::IP6_DST);
+                self.wc.add(field::xreg(2));
+                self.wc.add(field::xreg(3));
+                (
+                    f.get128(field::IP6_SRC) == f.get128(field::IP6_DST),
+                    f.get(field::xreg(2)) | f.get(field::xreg(3)) != 0,
+                )
+            }
+            _ => return false,
+        };
+        if !same || !vip {
+            return false;
+        }
+        if !reply {
+            return true;
+        }
+        self.wc.add_bits(field::reg(2), 0xffff);
+        self.wc.add(field::TP_DST);
+        f.get(field::reg(2)) & 0xffff == f.get(field::TP_DST)
+    }
+}
