@@ -4,14 +4,15 @@
 //! ([`datapath::worker`]). `adopted()` is the smallest epoch every worker runs, so the
 //! daemon acknowledges `nb_cfg` only once forwarding follows the new rules.
 //!
-//! One [`Conntrack`] is shared by the workers.
+//! One [`Conntrack`] is shared by the workers. [`DpView`] is what `southpaw ctl` sees of
+//! all this (through the control server).
 //!
 //! Not yet: incremental compilation (every snapshot recompiles everything), more than one
 //! worker sharing ports (each worker opens queue 0 of every local interface, so only one
 //! worker is started whatever `--workers` says).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -32,6 +33,28 @@ pub struct XdpDataplane {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     stats: Vec<Arc<WorkerStats>>,
+    view: Arc<DpView>,
+}
+
+/// What the control server ([`crate::ctl_server`]) reads: the workers' shared statistics
+/// and control handles, the conntrack, and the last published snapshot.
+pub struct DpView {
+    pub stats: Vec<Arc<WorkerStats>>,
+    pub conntrack: Option<Arc<Conntrack>>,
+    /// Conntrack and worker times are nanoseconds since this instant.
+    pub clock_origin: Instant,
+    /// The XDP attach mode asked for.
+    pub xdp_mode: XdpAttachMode,
+    /// (epoch, snapshot) last published.
+    pub snapshot: Mutex<(u64, Arc<DpSnapshot>)>,
+}
+
+impl DpView {
+    /// The last published snapshot and its epoch.
+    pub fn snapshot(&self) -> (u64, Arc<DpSnapshot>) {
+        let g = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        (g.0, g.1.clone())
+    }
 }
 
 impl XdpDataplane {
@@ -42,15 +65,16 @@ impl XdpDataplane {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Liberal TCP tracking: connections that predate southpaw (or a restart of it) are
         // picked up mid-stream instead of being marked invalid.
-        let tracker = Conntrack::new(conntrack::Config {
+        let tracker = Arc::new(Conntrack::new(conntrack::Config {
             tcp_liberal: true,
             ..conntrack::Config::default()
-        });
+        }));
         let cfg = WorkerConfig {
             core: (cpus > 1).then_some(cpus - 1),
-            conntrack: Some(Arc::new(tracker)),
+            conntrack: Some(tracker.clone()),
             ..WorkerConfig::default()
         };
+        let clock_origin = cfg.clock_origin;
         let mut xdp = XdpOpener::new(xdp_mode, AfXdpConfig::default());
         let opener = Box::new(move |netdevs: &[String]| xdp.open(netdevs));
         let (h, st) = worker::spawn(
@@ -60,13 +84,26 @@ impl XdpDataplane {
             cfg,
             stop.clone(),
         )?;
+        let view = Arc::new(DpView {
+            stats: vec![st.clone()],
+            conntrack: Some(tracker),
+            clock_origin,
+            xdp_mode,
+            snapshot: Mutex::new((0, Arc::new(DpSnapshot::default()))),
+        });
         Ok(XdpDataplane {
             publisher,
             symtab: Arc::new(Symtab::ovn()),
             stop,
             workers: vec![h],
             stats: vec![st],
+            view,
         })
+    }
+
+    /// What the control server reads (shared; stays valid after the dataplane moves).
+    pub fn view(&self) -> Arc<DpView> {
+        self.view.clone()
     }
 
     /// Shared statistics of the workers (for periodic reports).
@@ -112,7 +149,9 @@ impl Dataplane for XdpDataplane {
         if !skipped.is_empty() {
             log::debug!("local interfaces with no local binding yet: {skipped:?}");
         }
-        let epoch = self.publisher.publish(Arc::new(snap));
+        let snap = Arc::new(snap);
+        let epoch = self.publisher.publish(snap.clone());
+        *self.view.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = (epoch, snap);
         log::info!(
             "dataplane: epoch {epoch}: {} flows compiled ({} rejected) in {:?}",
             compiled.n_flows(),

@@ -2,6 +2,7 @@
 //! under `src/cmd/`; this file only parses the command line and dispatches.
 
 mod cmd;
+mod ctl_server;
 mod dataplane;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// AF_XDP traffic generator and sink (send, recv, both): rate, loss, reordering and
     /// latency percentiles.
     Pktgen(cmd::pktgen::Args),
+    /// Ask a running southpaw over its control socket: ports, stats, megaflows, cache
+    /// flush, packet traces through the live caches, conntrack.
+    Ctl(cmd::ctl::Args),
 }
 
 fn main() {
@@ -51,6 +55,7 @@ fn main() {
         Command::Trace(args) => cmd::trace::run(args),
         Command::Compile(args) => cmd::compile::run(args),
         Command::Pktgen(args) => cmd::pktgen::run(args),
+        Command::Ctl(args) => cmd::ctl::run(args),
     };
     if let Err(e) = result {
         eprintln!("southpaw: {e:#}");

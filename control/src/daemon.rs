@@ -47,8 +47,11 @@ pub struct DaemonOptions {
     pub cleanup_on_exit: bool,
     /// Where network devices are looked up (`/sys/class/net`).
     pub sys_class_net: PathBuf,
-    /// Longest wait per session per step.
+    /// Longest wait per session per step while nothing is waiting for the dataplane.
     pub poll: Duration,
+    /// Longest wait per session per step while a published epoch is not yet adopted, so
+    /// its `nb_cfg` is acknowledged promptly (`--wait=hv` latency).
+    pub ack_poll: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -59,6 +62,7 @@ impl Default for DaemonOptions {
             cleanup_on_exit: false,
             sys_class_net: PathBuf::from("/sys/class/net"),
             poll: Duration::from_millis(50),
+            ack_poll: Duration::from_millis(1),
         }
     }
 }
@@ -193,12 +197,22 @@ impl<D: Dataplane> Daemon<D> {
         }
     }
 
+    /// How long each session may block this step: short while an epoch awaits adoption.
+    fn poll_interval(&self) -> Duration {
+        if self.pending.is_empty() {
+            self.opts.poll
+        } else {
+            self.opts.ack_poll
+        }
+    }
+
     fn step_ovs(&mut self, tick: bool) {
+        let poll = self.poll_interval();
         let Some(ovs) = &mut self.ovs else {
             return;
         };
         let mut changed = tick;
-        for ev in ovs.run_once(self.opts.poll) {
+        for ev in ovs.run_once(poll) {
             match ev {
                 Event::Connected { remote, .. } => {
                     info!("connected to Open_vSwitch DB at {remote}");
@@ -277,13 +291,14 @@ impl<D: Dataplane> Daemon<D> {
     }
 
     fn step_sb(&mut self) {
+        let poll = self.poll_interval();
         let Some(sbs) = &mut self.sb else {
             if self.ovs.is_none() {
                 std::thread::sleep(self.opts.poll);
             }
             return;
         };
-        for ev in sbs.run_once(self.opts.poll) {
+        for ev in sbs.run_once(poll) {
             match ev {
                 Event::Connected {
                     remote, resumed, ..

@@ -45,6 +45,8 @@ use crate::extract::{apply, extract_into, Layout, Rewrite};
 use crate::io::{Backend, Batch, Frame, PortId, PortStats};
 use crate::megaflow::{MegaflowCache, MegaflowId};
 
+pub mod ctl;
+mod ctl_fmt;
 mod thread;
 
 pub use thread::{pin_to_core, spawn};
@@ -102,6 +104,12 @@ pub struct WorkerStats {
     pub recirculations: AtomicU64,
     /// Last error from opening ports, if any.
     pub error: Mutex<Option<String>>,
+    /// The epoch the worker runs.
+    pub epoch: AtomicU64,
+    /// How the backend moves bytes (`None`: no ports open).
+    pub io_mode: Mutex<Option<crate::io::IoMode>>,
+    /// Control requests for this worker ([`ctl`]).
+    pub ctl: ctl::CtlHandle,
 }
 
 impl WorkerStats {
@@ -139,6 +147,7 @@ pub struct Worker<B: Backend> {
     start: Instant,
     last_publish: Instant,
     last_maintain: Instant,
+    inbox: Option<ctl::CtlInbox>,
 }
 
 impl<B: Backend> Worker<B> {
@@ -171,6 +180,7 @@ impl<B: Backend> Worker<B> {
             cfg,
             last_publish: now,
             last_maintain: now,
+            inbox: None,
         }
     }
 
@@ -188,6 +198,7 @@ impl<B: Backend> Worker<B> {
         self.compiled = snap.compiled.clone();
         self.snap = snap;
         self.epoch = epoch;
+        self.stats.epoch.store(epoch, Ordering::Relaxed);
         self.sub.adopted(epoch);
         true
     }
@@ -202,6 +213,7 @@ impl<B: Backend> Worker<B> {
         self.tx.clear();
         self.mf.clear();
         self.emc.clear();
+        *lock(&self.stats.io_mode) = None;
         if netdevs.is_empty() {
             return;
         }
@@ -209,6 +221,7 @@ impl<B: Backend> Worker<B> {
             Ok(b) => {
                 self.tx = (0..b.port_count()).map(|_| Batch::new()).collect();
                 *lock(&self.stats.error) = None;
+                *lock(&self.stats.io_mode) = Some(b.mode());
                 log::info!("worker: serving {netdevs:?} ({:?})", b.mode());
                 self.backend = Some(b);
             }
@@ -337,6 +350,7 @@ impl<B: Backend> Worker<B> {
             self.adopt();
             let n = self.poll_once();
             self.housekeeping(false);
+            self.serve_ctl();
             if n == 0 {
                 match self.backend.as_mut() {
                     Some(b) => b.wait_rx(self.cfg.idle_wait),

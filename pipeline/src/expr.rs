@@ -16,7 +16,7 @@
 use crate::error::ParseError;
 use crate::lexer::{Int, IntFormat, Tok};
 use crate::parser::{FieldRef, Parser, Value};
-use crate::symtab::{Kind, Symtab};
+use crate::symtab::{Kind, SymId, Symtab};
 
 /// Relational operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,13 +99,16 @@ fn parse_expr(p: &mut Parser) -> Result<Expr, ParseError> {
 
 fn parse_not(p: &mut Parser) -> Result<Expr, ParseError> {
     if p.eat(&Tok::Not) {
-        let (e, atomic) = parse_primary(p, true)?;
+        p.not = !p.not;
+        let r = parse_primary(p);
+        p.not = !p.not;
+        let (e, atomic) = r?;
         if !atomic {
             return Err(p.error_prev("missing parentheses around operand of !"));
         }
         return Ok(Expr::Not(Box::new(e)));
     }
-    Ok(parse_primary(p, false)?.0)
+    Ok(parse_primary(p)?.0)
 }
 
 fn relop(t: &Tok) -> Option<RelOp> {
@@ -121,7 +124,7 @@ fn relop(t: &Tok) -> Option<RelOp> {
 }
 
 /// Returns the expression and whether it is "atomic" (may follow `!`).
-fn parse_primary(p: &mut Parser, negated: bool) -> Result<(Expr, bool), ParseError> {
+fn parse_primary(p: &mut Parser) -> Result<(Expr, bool), ParseError> {
     if p.eat(&Tok::LParen) {
         p.enter()?;
         let e = parse_expr(p)?;
@@ -151,12 +154,13 @@ fn parse_primary(p: &mut Parser, negated: bool) -> Result<(Expr, bool), ParseErr
                 if f.n_bits == 0 || *p.peek() == Tok::Equals {
                     return Err(p.error("expecting relational operator"));
                 }
-                if f.n_bits > 1 && !negated {
+                if f.n_bits > 1 && !p.not {
                     return Err(p.error_prev(
                         "explicit `!= 0' is required for inequality test of multibit field against 0",
                     ));
                 }
                 if matches!(s.kind, Kind::Predicate { .. }) {
+                    check_nominal_pred(p, f.sym, true)?;
                     return Ok((Expr::Predicate(f.sym), true));
                 }
                 return Ok((cmp_zero(f, RelOp::Ne), true));
@@ -203,6 +207,47 @@ fn parse_primary(p: &mut Parser, negated: bool) -> Result<(Expr, bool), ParseErr
     }
 }
 
+/// Whether predicate `sym` is of OVN's nominal level: its expansion tests a nominal field
+/// (`eth.type`, `ip.proto`, a string) or a nominal predicate (expr.c `expr_get_level`).
+fn pred_nominal(t: &Symtab, sym: SymId, depth: u32) -> bool {
+    fn walk(t: &Symtab, e: &Expr, depth: u32) -> bool {
+        match e {
+            Expr::Cmp { field, .. } => {
+                let s = t.get(field.sym);
+                match s.kind {
+                    Kind::Predicate { .. } => pred_nominal(t, field.sym, depth + 1),
+                    _ => s.nominal,
+                }
+            }
+            Expr::Predicate(s) => pred_nominal(t, *s, depth + 1),
+            Expr::And(v) | Expr::Or(v) => v.iter().any(|e| walk(t, e, depth)),
+            Expr::Not(e) => walk(t, e, depth),
+            _ => false,
+        }
+    }
+    if depth > 16 {
+        return false;
+    }
+    match &t.get(sym).kind {
+        Kind::Predicate { expansion, .. } => walk(t, expansion, depth),
+        _ => false,
+    }
+}
+
+/// OVN rejects a nominal predicate tested negatively (`!udp`, `ip4 == 0`): expr.c
+/// "Nominal predicate %s may only be tested positively". `positive` is the test's sense
+/// before enclosing `!`s.
+fn check_nominal_pred(p: &Parser, sym: SymId, positive: bool) -> Result<(), ParseError> {
+    if positive != p.not || !pred_nominal(p.symtab, sym, 0) {
+        return Ok(());
+    }
+    let n = p.symtab.get(sym).name;
+    Err(p.error_prev(format!(
+        "nominal predicate {n} may only be tested positively, e.g. `{n}' or `{n} == 1' \
+         but not `!{n}' or `{n} == 0'"
+    )))
+}
+
 fn cmp_zero(f: FieldRef, op: RelOp) -> Expr {
     let zero = Int {
         value: 0,
@@ -242,6 +287,19 @@ fn make_cmp(p: &Parser, f: FieldRef, op: RelOp, values: Vec<Value>) -> Result<Ex
             return Err(p.error_prev("only == and != are allowed with sets and masked values"));
         }
     }
+    if s.nominal && !matches!(s.kind, Kind::Predicate { .. }) {
+        // OVN (expr.c make_cmp): a nominal field may only be tested for equality,
+        // taking enclosing `!`s into account (`!(inport != "a")` is fine, `inport != "a"`
+        // is not).
+        let want = if p.not { RelOp::Ne } else { RelOp::Eq };
+        if op != want {
+            return Err(p.error_prev(format!(
+                "nominal field {} may only be tested for equality (taking enclosing `!' \
+                 operators into account)",
+                s.name
+            )));
+        }
+    }
     if let Kind::Predicate { .. } = s.kind {
         // `ip4 == 1`, `tcp != 0` ...: a predicate compared with a 1-bit constant.
         let truth = match (&values[..], op) {
@@ -262,6 +320,7 @@ fn make_cmp(p: &Parser, f: FieldRef, op: RelOp, values: Vec<Value>) -> Result<Ex
             }
         };
         let e = Expr::Predicate(f.sym);
+        check_nominal_pred(p, f.sym, truth)?;
         return Ok(if truth { e } else { Expr::Not(Box::new(e)) });
     }
     Ok(Expr::Cmp {
@@ -353,7 +412,7 @@ mod tests {
     #[test]
     fn and_or_not() {
         let t = t();
-        let e = parse_match("inport == \"p1\" && (ip4 || !arp) && reg0[3]", &t).unwrap();
+        let e = parse_match("inport == \"p1\" && (ip4 || !eth.mcast) && reg0[3]", &t).unwrap();
         let Expr::And(v) = e else { panic!("not and") };
         assert_eq!(v.len(), 3);
         assert!(matches!(&v[1], Expr::Or(o) if o.len() == 2));
@@ -422,7 +481,37 @@ mod tests {
         assert!(matches!(&v[0], Expr::And(w) if matches!(&w[0], Expr::Cmp { op: RelOp::Ne, .. })));
         assert!(matches!(&v[1], Expr::And(w) if matches!(&w[0], Expr::Cmp { op: RelOp::Ge, .. })));
         // A negated predicate negates the whole expansion.
-        let e = parse_match("!tcp", &t).unwrap().annotate(&t);
+        let e = parse_match("!ip4.mcast", &t).unwrap().annotate(&t);
         assert!(matches!(e, Expr::Not(_)), "{e:?}");
+    }
+
+    #[test]
+    fn nominal_fields_and_predicates_only_test_positively() {
+        // OVN's expr.c: `eth.type`/`ip.proto`/strings only for equality (counting
+        // enclosing `!`s), and predicates over them only positively.
+        let t = t();
+        for bad in [
+            "!udp",
+            "ip4 && !tcp",
+            "udp == 0",
+            "!(udp == 1)",
+            "!(ip4 || ip6)",
+            "inport != \"a\"",
+            "!(outport == \"a\")",
+            "ip.proto != 17",
+        ] {
+            let e = parse_match(bad, &t).unwrap_err();
+            assert!(e.message.contains("nominal"), "{bad}: {e}");
+        }
+        for good in [
+            "udp",
+            "udp == 1",
+            "!(udp == 0)",
+            "!(inport != \"a\")",
+            "!ip4.mcast",
+            "!eth.bcast && tcp",
+        ] {
+            assert!(parse_match(good, &t).is_ok(), "{good}");
+        }
     }
 }

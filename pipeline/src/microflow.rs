@@ -410,7 +410,7 @@ mod tests {
         assert!(e.message.contains("ambiguous"), "{e}");
         let e = parse("inport == \"nope\"").unwrap_err();
         assert!(e.message.contains("unknown logical port"), "{e}");
-        let e = parse("ip4 && !tcp && tcp.dst == 1").unwrap_err();
+        let e = parse("ip4 && ip.proto == 17 && tcp.dst == 1").unwrap_err();
         assert!(e.message.contains("contradictory"), "{e}");
     }
 

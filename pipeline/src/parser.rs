@@ -43,6 +43,8 @@ pub(crate) struct Parser<'a> {
     pub pos: usize,
     pub symtab: &'a Symtab,
     pub depth: usize,
+    /// Inside an odd number of `!`s (OVN's `ctx->not`).
+    pub not: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -53,6 +55,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             symtab,
             depth: 0,
+            not: false,
         })
     }
 

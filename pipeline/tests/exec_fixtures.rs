@@ -1,4 +1,4 @@
-//! Every fixture flow set compiles with no rejection (other than the one flow OVN's own
+//! Every fixture flow set compiles with no rejection (other than the flows OVN's own
 //! parser rejects too), and every compiled table answers a lookup without panicking.
 
 #[path = "exec_model.rs"]
@@ -9,7 +9,12 @@ use pipeline::Symtab;
 use std::sync::Arc;
 
 /// Flows ovn-northd 23.03 emits that ovn-controller rejects as well.
-const KNOWN_INVALID: &[(&str, &str)] = &[("12-templates-routes", "ip4.src == ^backends")];
+const KNOWN_INVALID: &[(&str, &str)] = &[
+    ("12-templates-routes", "ip4.src == ^backends"),
+    // The ACL `!udp` negates a nominal predicate, which OVN's expr.c rejects (so do
+    // ovn-controller and ovn-trace): those two flows are never installed.
+    ("03-acl", "&& !udp)"),
+];
 
 #[test]
 fn every_fixture_compiles_without_rejections() {

@@ -8,6 +8,8 @@
 //! Standalone (no Open_vSwitch DB): pass `--sb`, `--chassis`, `--encap` and `--iface`, and
 //! either `--db none` or have no database at the default socket.
 //!
+//! `southpaw ctl` talks to it over a unix socket (`--ctl PATH`, see [`crate::ctl_server`]).
+//!
 //! SIGINT/SIGTERM exit cleanly; the Chassis rows and bindings stay (a restart resumes
 //! them, as after ovn-controller's `exit --restart`) unless `--cleanup-on-exit` is given.
 
@@ -20,6 +22,7 @@ use control::config::{parse_encap, parse_iface};
 use control::{Daemon, DaemonOptions, Overrides, SnapshotDataplane};
 use datapath::xdp::XdpAttachMode;
 
+use crate::ctl_server::CtlServer;
 use crate::dataplane::{totals, XdpDataplane};
 
 /// Where ovs-vswitchd's database normally is.
@@ -59,6 +62,10 @@ pub struct Args {
     /// Log per-port packet counts and cache tiers every SECS seconds (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     stats_interval: u64,
+    /// Control socket for `southpaw ctl` (default: $OVS_RUNDIR/southpaw.ctl, else
+    /// /var/run/southpaw/southpaw.ctl).
+    #[arg(long, value_name = "PATH")]
+    ctl: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -141,10 +148,26 @@ pub fn run(args: Args) -> Result<()> {
             }
         })
     });
+    let ctl_path = args
+        .ctl
+        .clone()
+        .unwrap_or_else(crate::ctl_server::default_path);
+    // A daemon without its control socket still forwards: report and go on.
+    let ctl = match CtlServer::start(&ctl_path, dataplane.view()) {
+        Ok(s) => {
+            log::info!("control socket: {}", s.path().display());
+            Some(s)
+        }
+        Err(e) => {
+            log::error!("no control socket: {e:#}");
+            None
+        }
+    };
     let mut daemon = Daemon::new(opts, dataplane).context("start the control loop")?;
     log::info!("southpaw run: started");
     daemon.run(&stop);
     let stats = daemon.dataplane().stats();
+    drop(ctl);
     // Dropping the daemon stops and joins the worker, which publishes its final counters.
     drop(daemon);
     log::info!("{}", stats_line(&stats));

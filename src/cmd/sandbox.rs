@@ -6,13 +6,17 @@
 //! sides in the `Open_vSwitch` DB (`add-port br-int ... external-ids:iface-id=...`), and
 //! reports the logical flows northd compiled per datapath. There is no `ovs-vswitchd`:
 //! southpaw's daemon runs in this process (as `southpaw run` would) and its AF_XDP worker
-//! forwards between the containers; while waiting for Ctrl-C the sandbox prints per-port
-//! packet counts once a second.
+//! forwards between the containers. Once the pipeline is installed the sandbox shows it
+//! working: `ping -c 2` from `c0-0` to `c0-1` (same switch) and to `c1-0` (across `lr0`),
+//! with loss and TTL; then, while waiting for Ctrl-C, it prints per-port packet counts once
+//! a second. Its control socket (in the OVN directory, path printed) answers
+//! `southpaw ctl --ctl PATH ...`.
 //!
 //! Everything lives in temporary directories and `sp-*` namespaces owned by this process;
 //! Ctrl-C (SIGINT) or SIGTERM tears all of it down. `--exit-after-setup` tears down at once.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -24,6 +28,7 @@ use datapath::worker::WorkerStats;
 use datapath::xdp::XdpAttachMode;
 use testbed::{Container, OvnSandbox, OvsDb, SandboxOptions, Topology};
 
+use crate::ctl_server::CtlServer;
 use crate::dataplane::{totals, XdpDataplane};
 
 /// System id of the sandbox host in the `Open_vSwitch` DB.
@@ -49,17 +54,20 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// The southpaw daemon and its dataplane on a thread of this process.
+/// The southpaw daemon and its dataplane on a thread of this process, with its control
+/// socket.
 struct Forwarder {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stats: Vec<Arc<WorkerStats>>,
+    ctl: Option<CtlServer>,
 }
 
 impl Forwarder {
-    fn start(ovs_remote: String) -> Result<Forwarder> {
+    fn start(ovs_remote: String, ctl_path: &Path) -> Result<Forwarder> {
         let dataplane = XdpDataplane::new(XdpAttachMode::Auto).context("start the worker")?;
         let stats = dataplane.stats();
+        let ctl = CtlServer::start(ctl_path, dataplane.view())?;
         let stop = Arc::new(AtomicBool::new(false));
         let opts = DaemonOptions {
             ovs_remote: Some(ovs_remote),
@@ -75,12 +83,14 @@ impl Forwarder {
             stop,
             thread: Some(thread),
             stats,
+            ctl: Some(ctl),
         })
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
+        drop(self.ctl.take());
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -190,7 +200,8 @@ fn setup(args: &Args, interrupted: &dyn Fn() -> bool) -> Result<Option<Host>> {
         containers.push(c);
     }
 
-    let fwd = Forwarder::start(ovs.remote())?;
+    let ctl_path = ovn.dir().join("southpaw.ctl");
+    let fwd = Forwarder::start(ovs.remote(), &ctl_path)?;
     ovn.wait_sb()?;
     let counts = ovn.lflow_counts()?;
     let total: usize = counts.values().sum();
@@ -202,16 +213,24 @@ fn setup(args: &Args, interrupted: &dyn Fn() -> bool) -> Result<Option<Host>> {
     ovn.wait_hv()
         .context("wait for southpaw to install the pipeline")?;
     say("");
-    say("southpaw forwards between the containers (AF_XDP on the host-side veths; no");
-    say("ovs-vswitchd, no kernel bridge). Try: ip netns exec <netns> ping 10.0.1.2");
-    say("Stateful ACLs and load balancers go through southpaw's conntrack. Not in the");
-    say("datapath yet: Geneve tunnels, packets the pipeline generates (ARP for unknown next");
-    say("hops, ICMP errors), controller actions (DHCP, DNS); that part of the southpaw");
-    say("datapath does not exist yet.");
+    say("demo: ping -c 2 through southpaw (AF_XDP on the host-side veths; no ovs-vswitchd,");
+    say("no kernel bridge):");
+    demo_pings(&containers, &topo);
+    say("");
+    say("Works: switching and routing between local containers (ARP, ICMP, TCP, UDP),");
+    say("port security, stateful ACLs and load balancers (southpaw's conntrack).");
+    say("Not in the datapath yet: Geneve tunnels to other chassis, packets the pipeline");
+    say("generates (ARP for unknown next hops, ICMP errors, TCP resets), controller actions");
+    say("(DHCP, DNS, IPv6 RA); that part of the southpaw datapath does not exist yet.");
     say(&format!(
         "Inspect with: ovn-nbctl --db={} show; ovn-sbctl --db={} lflow-list",
         ovn.nb_remote(),
         ovn.sb_remote()
+    ));
+    say(&format!(
+        "control socket: {} (try: southpaw ctl --ctl {} stats | dump-megaflows | ports)",
+        ctl_path.display(),
+        ctl_path.display()
     ));
     let names = containers
         .iter()
@@ -250,4 +269,45 @@ fn port_counts(host: &Host) -> String {
         }
     }
     line
+}
+
+/// Pings from the first container of the first switch to its neighbour on the same
+/// switch and to the first container across the router; prints loss and TTL.
+fn demo_pings(containers: &[Container], topo: &Topology) {
+    let specs: Vec<_> = topo.ports().collect();
+    let find = |name: &str| {
+        let c = containers.iter().find(|c| c.lport() == name)?;
+        let spec = specs.iter().find(|(_, s)| s.name == name)?;
+        Some((c, spec.1.ip().to_string()))
+    };
+    let Some((src, _)) = find("c0-0") else {
+        say("  (no c0-0: nothing to ping from)");
+        return;
+    };
+    for (dst, what) in [("c0-1", "same switch"), ("c1-0", "across lr0")] {
+        let Some((_, ip)) = find(dst) else {
+            say(&format!(
+                "  c0-0 -> {dst}: skipped (no {dst}; --containers 1)"
+            ));
+            continue;
+        };
+        match src.ping(&ip, 2) {
+            Ok(p) => {
+                let loss = 100 - 100 * p.received.min(p.transmitted) / p.transmitted.max(1);
+                let ttl = p
+                    .output
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("ttl="))
+                    .unwrap_or("-");
+                say(&format!(
+                    "  ping c0-0 -> {dst} {ip} ({what}): {} sent, {} received, {loss}% loss, \
+                     ttl {ttl}",
+                    p.transmitted, p.received
+                ));
+            }
+            Err(e) => say(&format!(
+                "  ping c0-0 -> {dst} {ip} ({what}): failed: {e:#}"
+            )),
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! `southpaw sandbox` end to end: it prints the flow counts per datapath and leaves no
-//! process, namespace, veth or directory behind, after `--exit-after-setup` and after
-//! SIGTERM.
+//! `southpaw sandbox` end to end: it prints the flow counts per datapath, its forwarding
+//! demo pings (same switch and across the router) lose nothing, and it leaves no process,
+//! namespace, veth or directory behind, after `--exit-after-setup` and after SIGTERM.
 //!
 //! This runs the built binary: `cargo build --bin southpaw` first (same target dir), or set
 //! `SOUTHPAW_BIN=/path/to/southpaw`. The test fails with that hint if it cannot find it.
@@ -88,6 +88,18 @@ fn assert_flow_counts(stdout: &str) {
         assert!(n > 0, "{line}");
     }
     assert!(stdout.contains("does not exist yet"), "{stdout}");
+    assert!(stdout.contains("control socket: "), "{stdout}");
+}
+
+/// The forwarding demo: `ping -c 2` from c0-0 to each of `dsts` answered every packet.
+fn assert_demo_pings(stdout: &str, dsts: &[&str]) {
+    for dst in dsts {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("ping c0-0 -> {dst} ")))
+            .unwrap_or_else(|| panic!("no demo ping to {dst} in:\n{stdout}"));
+        assert!(line.contains("2 sent, 2 received, 0% loss"), "{line}");
+    }
 }
 
 #[test]
@@ -109,6 +121,7 @@ fn exit_after_setup_prints_flow_counts_and_cleans_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_flow_counts(&stdout);
+    assert_demo_pings(&stdout, &["c0-1", "c1-0"]);
     assert!(stdout.contains("c1-1 on ls1"), "{stdout}");
     assert!(stdout.contains("torn down"), "{stdout}");
     assert_nothing_left(pid);
@@ -140,6 +153,8 @@ fn start_waiting_sandbox() -> (std::process::Child, Lines) {
         "sandbox ended early:\n{seen}"
     );
     assert_flow_counts(&seen);
+    // One container per switch: only the ping across the router.
+    assert_demo_pings(&seen, &["c1-0"]);
     (child, lines)
 }
 

@@ -311,10 +311,10 @@ impl Generator {
         let stamp_sum = flow16 as u64
             + (seq >> 16) as u64
             + (seq & 0xffff) as u64
-            + (ts >> 48) as u64
-            + ((ts >> 32) & 0xffff) as u64
-            + ((ts >> 16) & 0xffff) as u64
-            + (ts & 0xffff) as u64;
+            + (ts >> 48)
+            + ((ts >> 32) & 0xffff)
+            + ((ts >> 16) & 0xffff)
+            + (ts & 0xffff);
         let mut l4 = self.l4_base + stamp_sum;
         if self.vary == Vary::Ip {
             p[ETH_LEN + 12..ETH_LEN + 16].copy_from_slice(&src_ip.to_be_bytes());

@@ -32,7 +32,11 @@ pub fn spawn<B: Backend + 'static>(
     cfg: WorkerConfig,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<WorkerStats>)> {
-    let stats = Arc::new(WorkerStats::default());
+    let (handle, inbox) = super::ctl::channel();
+    let stats = Arc::new(WorkerStats {
+        ctl: handle,
+        ..WorkerStats::default()
+    });
     let st = stats.clone();
     let h = std::thread::Builder::new().name(name).spawn(move || {
         if let Some(c) = cfg.core {
@@ -41,6 +45,7 @@ pub fn spawn<B: Backend + 'static>(
             }
         }
         let mut w = Worker::new(sub, opener, cfg, st);
+        w.set_inbox(inbox);
         w.run(&stop);
     })?;
     Ok((h, stats))

@@ -319,9 +319,16 @@ mod tests {
     use pipeline::actions::Pipeline;
     use pipeline::model::{Datapath, DpKind, LogicalFlow, Model, PortBinding};
 
+    type Lf<'a> = (u8, u16, &'a str, &'a str);
+
     /// One switch `sw` with ports `p1` (key 1) and `p2` (key 2), and the given ingress
     /// flows (table, priority, match, actions); egress table 0 outputs.
-    fn compiled(flows: &[(u8, u16, &str, &str)]) -> Compiled {
+    fn compiled(flows: &[Lf]) -> Compiled {
+        compiled_eg(flows, &[(0, 0, "1", "output;")])
+    }
+
+    /// [`compiled`] with the given egress flows.
+    fn compiled_eg(flows: &[Lf], egress: &[Lf]) -> Compiled {
         let mut m = Model {
             chassis: load::TRACE_CHASSIS.into(),
             ..Model::default()
@@ -358,7 +365,9 @@ mod tests {
         for (t, p, mt, a) in flows {
             add(Pipeline::Ingress, *t, *p, mt, a);
         }
-        add(Pipeline::Egress, 0, 0, "1", "output;");
+        for (t, p, mt, a) in egress {
+            add(Pipeline::Egress, *t, *p, mt, a);
+        }
         compile(&m, Arc::new(Symtab::ovn()))
     }
 
@@ -414,6 +423,77 @@ mod tests {
         // Without --lb-dst: the first backend.
         let r = trace(&c, "sw", TCP, &TraceOpts::default());
         assert_eq!(r.outputs[0].packet.get(field::IP4_DST), 0x0a00_0002);
+    }
+
+    #[test]
+    fn select_continues_to_the_next_table_with_the_select_id_member() {
+        let c = compiled(&[
+            (0, 0, "1", "reg8[16..31] = select(1=50, 2=50);"),
+            (1, 10, "reg8[16..31] == 2", "outport = \"p2\"; output;"),
+            (1, 0, "1", "drop;"),
+        ]);
+        assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+        let pick = |id| TraceOpts {
+            select_id: Some(id),
+            ..TraceOpts::default()
+        };
+        let r = trace(&c, "sw", TCP, &pick(2));
+        assert_eq!(r.outputs.len(), 1, "{}", r.to_text());
+        assert_eq!(r.outputs[0].port, "p2");
+        let r = trace(&c, "sw", TCP, &pick(1));
+        assert!(r.outputs.is_empty(), "{}", r.to_text());
+        assert_eq!(r.drops[0].reason, "Explicit", "{}", r.to_text());
+        // Not a member: the hash picks one, and the packet still reaches table 1.
+        let r = trace(&c, "sw", TCP, &pick(9));
+        assert_eq!(r.outputs.len() + r.drops.len(), 1, "{}", r.to_text());
+        assert!(!r.to_text().contains("EndOfActions"), "{}", r.to_text());
+    }
+
+    #[test]
+    fn egress_sees_reg0_to_reg9_cleared_and_flags_kept() {
+        let c = compiled_eg(
+            &[(
+                0,
+                0,
+                "1",
+                "reg0 = 5; reg9 = 7; flags.loopback = 1; outport = \"p2\"; output;",
+            )],
+            &[
+                (0, 20, "reg0 != 0 || reg9 != 0", "drop;"),
+                (0, 10, "flags.loopback == 1", "output;"),
+                (0, 0, "1", "drop;"),
+            ],
+        );
+        assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+        let r = trace(&c, "sw", TCP, &TraceOpts::default());
+        assert_eq!(r.outputs.len(), 1, "{}", r.to_text());
+        assert_eq!(r.outputs[0].port, "p2");
+    }
+
+    #[test]
+    fn chk_lb_hairpin_is_set_when_the_lb_sends_the_packet_back_to_its_source() {
+        // As northd: save the VIP in reg1, then ct_lb_mark; later check hairpin.
+        let flows = |t0: &str| {
+            compiled(&[
+                (0, 0, "1", t0),
+                (1, 0, "1", "reg0[6] = chk_lb_hairpin(); next;"),
+                (
+                    2,
+                    10,
+                    "reg0[6] == 1",
+                    "flags.loopback = 1; outport = \"p1\"; output;",
+                ),
+                (2, 0, "1", "outport = \"p2\"; output;"),
+            ])
+        };
+        let c = flows("reg1 = ip4.dst; reg2[0..15] = tcp.dst; ct_lb_mark(backends=10.0.0.1:80);");
+        assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+        let r = trace(&c, "sw", TCP, &TraceOpts::default());
+        assert_eq!(r.outputs.len(), 1, "{}", r.to_text());
+        assert_eq!(r.outputs[0].port, "p1", "hairpin: {}", r.to_text());
+        let c = flows("reg1 = ip4.dst; reg2[0..15] = tcp.dst; ct_lb_mark(backends=10.0.0.2:80);");
+        let r = trace(&c, "sw", TCP, &TraceOpts::default());
+        assert_eq!(r.outputs[0].port, "p2", "not a hairpin: {}", r.to_text());
     }
 
     #[test]

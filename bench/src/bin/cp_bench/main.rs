@@ -9,19 +9,20 @@
 //! For each plane, on its own fresh [`testbed::OvnSandbox`]: build the topology
 //! (`bench/topologies/100x20.sh`: one router, 100 switches x 20 ports, port security and
 //! one port-group ACL, ~11,800 logical flows), start the plane as the only chassis with two
-//! bound local ports and time the first full pipeline ([`plane`]), then time `--wait=hv`
-//! (and `--wait=sb`, northd's share) for adding a port and an ACL, `--reps` times each
-//! ([`topo::measure`]), and the full compile (ovn-controller's `flow-generation` stopwatch
-//! after a cache flush; `southpaw compile` `compile_ms`). Prints a Markdown table and
+//! bound local ports and time the first full pipeline ([`plane`]). Then, with both planes
+//! alive, interleave their samples (so background load hits both alike): `--wait=hv` (and
+//! `--wait=sb`, northd's share) for adding a port and an ACL, `--reps` times each
+//! ([`topo::measure_rep`]), and the full compile (ovn-controller's `flow-generation`
+//! stopwatch after a cache flush; `southpaw compile` `compile_ms`). Prints a Markdown table and
 //! writes the rows as JSON. Needs root (namespaces, veths).
 
 mod plane;
 mod report;
 mod topo;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use testbed::OvnSandbox;
 
@@ -93,15 +94,15 @@ fn real_main() -> Result<()> {
     std::fs::create_dir_all(&log_dir)?;
     let sp_log = log_dir.join("southpaw-run.log");
 
-    eprintln!("== ovn-controller + ovs-vswitchd ==");
-    let (ovs, lflows) = run_ovs(&args, size)?;
-    eprintln!("== southpaw ({}) ==", bin.display());
-    let (sp, sp_info) = run_southpaw(&args, size, &bin, &sp_log)?;
+    let load0 = loadavg();
+    let (ovs, sp, lflows, sp_info) = run_both(&args, size, &bin, &sp_log)?;
+    let load1 = loadavg();
 
     let rows = rows(&ovs, &sp);
     let title = format!(
         "{} switches x {} ports on one router, {lflows} logical flows (Logical_Flow rows); \
-         {} samples per latency, median of {} full compiles",
+         {} samples per latency, median of {} full compiles; load average {load0} at start, \
+         {load1} at end",
         args.switches, args.ports, args.reps, args.compile_reps
     );
     println!("### Control plane: {title}\n");
@@ -112,69 +113,87 @@ fn real_main() -> Result<()> {
     Ok(())
 }
 
-fn run_ovs(args: &Args, size: Size) -> Result<(Measured, usize)> {
-    let ovn = OvnSandbox::start()?;
-    let lflows = topo::build(&ovn, size)?;
-    eprintln!("topology: {lflows} logical flows");
-    let ports = topo::local_ports(size);
-    let (mut p, first_ms) = plane::start_ovs(&ovn, &ports)?;
-    let Plane::Ovs { peer, .. } = &p else {
-        bail!("start_ovs returned another plane");
-    };
-    let flows = plane::ovs_openflow_flows(peer)? as f64;
-    eprintln!("first full pipeline {first_ms:.0} ms, {flows} OpenFlow flows");
-    let lat = topo::measure(&ovn, args.reps)?;
-    let Plane::Ovs { peer, .. } = &p else {
-        bail!("start_ovs returned another plane");
-    };
-    let compile_ms = plane::ovs_full_compile_ms(&ovn, peer, args.compile_reps)?;
-    p.check_running()?;
-    Ok((
-        Measured {
-            first_ms,
-            flows,
-            compile_ms,
-            lat,
-        },
-        lflows,
-    ))
+/// The 1-minute load average (other work on the machine skews every number).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
-fn run_southpaw(
+/// Both planes, each on its own sandbox, alive at the same time: started one after the
+/// other (first full pipeline), then their samples interleaved (one of ovs, one of
+/// southpaw, ...) so that background load on the machine hits both alike.
+fn run_both(
     args: &Args,
     size: Size,
-    bin: &std::path::Path,
-    log: &std::path::Path,
-) -> Result<(Measured, String)> {
-    let ovn = OvnSandbox::start()?;
-    let lflows = topo::build(&ovn, size)?;
-    eprintln!("topology: {lflows} logical flows");
+    bin: &Path,
+    log: &Path,
+) -> Result<(Measured, Measured, usize, String)> {
     let ports = topo::local_ports(size);
-    let (mut p, first_ms) = plane::start_southpaw(&ovn, &ports, bin, log)?;
-    eprintln!("first full pipeline {first_ms:.0} ms");
-    let lat = topo::measure(&ovn, args.reps)?;
-    let c = plane::southpaw_compile(bin, &ovn, args.compile_reps)?;
-    p.check_running()?;
+    let ovn_o = OvnSandbox::start()?;
+    let lflows = topo::build(&ovn_o, size)?;
+    let ovn_s = OvnSandbox::start()?;
+    let lflows_s = topo::build(&ovn_s, size)?;
+    if lflows != lflows_s {
+        bail!("the two sandboxes differ: {lflows} vs {lflows_s} logical flows");
+    }
+    eprintln!("topology: {lflows} logical flows (in each of two sandboxes)");
+
+    eprintln!("== ovn-controller + ovs-vswitchd ==");
+    let (mut po, o_first) = plane::start_ovs(&ovn_o, &ports)?;
+    let Plane::Ovs { peer, .. } = &po else {
+        bail!("start_ovs returned another plane");
+    };
+    let o_flows = plane::ovs_openflow_flows(peer)? as f64;
+    eprintln!("first full pipeline {o_first:.0} ms, {o_flows} OpenFlow flows");
+    eprintln!("== southpaw ({}) ==", bin.display());
+    let (mut ps, s_first) = plane::start_southpaw(&ovn_s, &ports, bin, log)?;
+    eprintln!("first full pipeline {s_first:.0} ms");
+
+    let (mut lo, mut ls) = (Latencies::default(), Latencies::default());
+    for k in 0..args.reps {
+        topo::measure_rep(&ovn_o, k, &mut lo).context("ovn-controller + ovs")?;
+        topo::measure_rep(&ovn_s, k, &mut ls).context("southpaw")?;
+        eprint!("\rsample {}/{}", k + 1, args.reps);
+    }
+    eprintln!();
+    let (mut co, mut cs) = (Vec::new(), Vec::new());
+    let mut sp_compile = plane::SpCompile::default();
+    for _ in 0..args.compile_reps.max(1) {
+        let Plane::Ovs { peer, .. } = &po else {
+            bail!("start_ovs returned another plane");
+        };
+        co.push(plane::ovs_full_compile_ms(&ovn_o, peer, 1)?);
+        sp_compile = plane::southpaw_compile(bin, &ovn_s, 1)?;
+        cs.push(sp_compile.compile_ms);
+    }
+    po.check_running()?;
+    ps.check_running()?;
     let info = format!(
         "southpaw compile: {} flows compiled, {} logical flows rejected (see `southpaw \
          compile --db SB`); southpaw run's last dataplane line: {}",
-        c.flows,
-        c.rejected,
+        sp_compile.flows,
+        sp_compile.rejected,
         last_dataplane_line(log)
     );
-    Ok((
-        Measured {
-            first_ms,
-            flows: c.flows as f64,
-            compile_ms: c.compile_ms,
-            lat,
-        },
-        info,
-    ))
+    let ovs = Measured {
+        first_ms: o_first,
+        flows: o_flows,
+        compile_ms: median(&co),
+        lat: lo,
+    };
+    let sp = Measured {
+        first_ms: s_first,
+        flows: sp_compile.flows as f64,
+        compile_ms: median(&cs),
+        lat: ls,
+    };
+    Ok((ovs, sp, lflows, info))
 }
 
 /// The last `dataplane: epoch ...` line of southpaw's log (what it compiled and published).
-fn last_dataplane_line(log: &std::path::Path) -> String {
+fn last_dataplane_line(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .rev()

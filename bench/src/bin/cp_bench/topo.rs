@@ -85,53 +85,51 @@ pub struct Latencies {
     pub acl_sb: Vec<f64>,
 }
 
-/// Adds ports `bh<k>`/`bs<k>` to `ls0` and ACLs on `ls0`, alternating `--wait=sb` and
-/// `--wait=hv`. After each `--wait=sb` change an untimed `--wait=hv sync` lets the chassis
-/// catch up, so every timed change starts from a quiet chassis.
-pub fn measure(ovn: &OvnSandbox, reps: u32) -> Result<Latencies> {
-    let mut l = Latencies::default();
-    for k in 0..reps {
-        for (wait, prefix, out) in [
-            ("--wait=sb", "bs", &mut l.port_sb),
-            ("--wait=hv", "bh", &mut l.port_hv),
-        ] {
-            let name = format!("{prefix}{k}");
-            // Unique MAC and IP per port (outside the switch subnets, which OVN allows).
-            let net = if prefix == "bs" { 200 } else { 201 };
-            let addr = format!(
-                "0a:00:01:{:02x}:{:02x}:{:02x} 10.{net}.{}.{}",
-                net,
-                (k / 256) % 256,
-                k % 256,
-                k / 250 % 256,
-                k % 250 + 1
-            );
-            let args = [
-                wait,
-                "lsp-add",
-                "ls0",
-                &name,
-                "--",
-                "lsp-set-addresses",
-                &name,
-                &addr,
-            ];
-            out.push(timed_nbctl(ovn, &args).with_context(|| format!("add port {name}"))?);
-            ovn.wait_hv()?;
-        }
-        for (wait, base, out) in [
-            ("--wait=sb", 10_000, &mut l.acl_sb),
-            ("--wait=hv", 20_000, &mut l.acl_hv),
-        ] {
-            let dport = base + k;
-            let prio = (1000 + k % 30000).to_string();
-            let m = format!("outport == \"p0_0\" && ip4 && tcp.dst == {dport}");
-            let args = [wait, "acl-add", "ls0", "to-lport", &prio, &m, "allow"];
-            out.push(timed_nbctl(ovn, &args).with_context(|| format!("add ACL {m}"))?);
-            ovn.wait_hv()?;
-        }
+/// Sample `k` of every latency: adds ports `bs<k>` (`--wait=sb`) and `bh<k>`
+/// (`--wait=hv`) to `ls0`, then two ACLs on `ls0` the same way. After each change an
+/// untimed `--wait=hv sync` lets the chassis catch up, so every timed change starts from a
+/// quiet chassis.
+pub fn measure_rep(ovn: &OvnSandbox, k: u32, l: &mut Latencies) -> Result<()> {
+    for (wait, prefix, out) in [
+        ("--wait=sb", "bs", &mut l.port_sb),
+        ("--wait=hv", "bh", &mut l.port_hv),
+    ] {
+        let name = format!("{prefix}{k}");
+        // Unique MAC and IP per port (outside the switch subnets, which OVN allows).
+        let net = if prefix == "bs" { 200 } else { 201 };
+        let addr = format!(
+            "0a:00:01:{:02x}:{:02x}:{:02x} 10.{net}.{}.{}",
+            net,
+            (k / 256) % 256,
+            k % 256,
+            k / 250 % 256,
+            k % 250 + 1
+        );
+        let args = [
+            wait,
+            "lsp-add",
+            "ls0",
+            &name,
+            "--",
+            "lsp-set-addresses",
+            &name,
+            &addr,
+        ];
+        out.push(timed_nbctl(ovn, &args).with_context(|| format!("add port {name}"))?);
+        ovn.wait_hv()?;
     }
-    Ok(l)
+    for (wait, base, out) in [
+        ("--wait=sb", 10_000, &mut l.acl_sb),
+        ("--wait=hv", 20_000, &mut l.acl_hv),
+    ] {
+        let dport = base + k;
+        let prio = (1000 + k % 30000).to_string();
+        let m = format!("outport == \"p0_0\" && ip4 && tcp.dst == {dport}");
+        let args = [wait, "acl-add", "ls0", "to-lport", &prio, &m, "allow"];
+        out.push(timed_nbctl(ovn, &args).with_context(|| format!("add ACL {m}"))?);
+        ovn.wait_hv()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
