@@ -1,15 +1,20 @@
 //! The control server behind `southpaw ctl`: a unix stream socket (default
-//! `$OVS_RUNDIR/southpaw.ctl`, else `/var/run/southpaw/southpaw.ctl`) served by one thread.
+//! `$OVS_RUNDIR/southpaw.ctl`, else `/var/run/southpaw/southpaw.ctl`; `--ctl PATH`).
 //!
 //! Protocol: one JSON object per line each way. A request is `{"cmd": NAME, ...args}`; the
 //! answer is `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. Commands: `ports`,
 //! `stats`, `dump-megaflows`, `flush`, `trace-packet` (`port`: logical port or netdev,
-//! `hex`: the frame), `dump-conntrack` and `flush-conntrack` (optional `zone`). The text
+//! `hex`: the frame, or `flow`: a microflow in `ovn-trace` syntax), `dump-conntrack` and `flush-conntrack` (optional `zone`). The text
 //! forms are the client's business (`src/cmd/ctl.rs`); the JSON answer is what
 //! `southpaw ctl --json` prints.
 //!
-//! Counters are read from the workers' shared statistics; cache dumps, flushes and traces
-//! go to the worker as [`CtlRequest`]s, answered between two of its batches.
+//! One thread accepts; each connection gets its own thread. Counters are read from the
+//! workers' shared statistics; cache dumps, flushes and traces go to the worker as
+//! [`CtlRequest`]s, answered between two of its batches. The XDP mode of each port is
+//! what the kernel reports (`ip -d -j link`).
+//!
+//! Not yet: with several workers, `trace-packet` asks the first only (one worker serves
+//! every port for now); no authentication beyond the socket file's permissions.
 //!
 //! At start a socket file nobody answers on is removed; one a live southpaw answers on is
 //! left alone and [`CtlServer::start`] fails. Dropping the server removes its socket.
@@ -25,9 +30,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use datapath::actions::Cause;
 use datapath::counters::{Anomaly, DropReason, Tier};
+use datapath::dataplane::DpSnapshot;
 use datapath::io::{IoMode, PortId};
 use datapath::worker::ctl::{CtlReply, CtlRequest};
 use datapath::xdp::XdpAttachMode;
+use pipeline::flow::Flow;
+use pipeline::microflow::parse_microflow;
 use serde_json::{json, Map, Value};
 
 use crate::dataplane::{totals, DpView};
@@ -102,18 +110,30 @@ impl Drop for CtlServer {
     }
 }
 
-fn serve(listener: UnixListener, view: &DpView, stop: &AtomicBool) {
+/// Accepts connections until `stop`; each is served on its own thread, so a client that
+/// sends nothing delays no other.
+fn serve(listener: UnixListener, view: &Arc<DpView>, stop: &AtomicBool) {
     for conn in listener.incoming() {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        match conn {
-            Ok(s) => {
-                if let Err(e) = session(s, view) {
+        let s = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("ctl: accept: {e}");
+                continue;
+            }
+        };
+        let view = view.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sp-ctl-conn".into())
+            .spawn(move || {
+                if let Err(e) = session(s, &view) {
                     log::debug!("ctl: connection ended: {e}");
                 }
-            }
-            Err(e) => log::warn!("ctl: accept: {e}"),
+            });
+        if let Err(e) = spawned {
+            log::warn!("ctl: cannot start a connection thread: {e}");
         }
     }
 }
@@ -171,7 +191,8 @@ pub fn handle(req: &Value, view: &DpView) -> Result<Value> {
         "trace-packet" => {
             let port = req.get("port").and_then(Value::as_str).unwrap_or_default();
             let hex = req.get("hex").and_then(Value::as_str).unwrap_or_default();
-            trace(view, port, hex)?
+            let flow = req.get("flow").and_then(Value::as_str);
+            trace(view, port, hex, flow)?
         }
         "dump-conntrack" => dump_conntrack(view, zone)?,
         "flush-conntrack" => {
@@ -192,6 +213,32 @@ fn xdp_mode_name(m: XdpAttachMode) -> &'static str {
         XdpAttachMode::Driver => "native",
         XdpAttachMode::Skb => "skb",
     }
+}
+
+/// The XDP mode the kernel reports for `netdev` (`ip -d -j link show`): `native`, `skb`,
+/// `hw`, `none`; `None` when it cannot be asked.
+fn attached_xdp(netdev: &str) -> Option<&'static str> {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "-j", "link", "show", "dev", netdev])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let link = v.get(0)?;
+    // IFLA_XDP_ATTACHED: 1 driver, 2 generic (skb), 3 hardware, 4 several.
+    Some(
+        match link
+            .get("xdp")
+            .and_then(|x| x.get("mode"))
+            .and_then(Value::as_u64)
+        {
+            None | Some(0) => "none",
+            Some(1) => "native",
+            Some(2) => "skb",
+            Some(3) => "hw",
+            Some(_) => "multi",
+        },
+    )
 }
 
 fn ports(view: &DpView) -> Vec<Value> {
@@ -220,7 +267,8 @@ fn ports(view: &DpView) -> Vec<Value> {
                 "lport": p.lport,
                 "netdev": p.netdev,
                 "dp_port": i,
-                "xdp": xdp_mode_name(view.xdp_mode),
+                "xdp": attached_xdp(&p.netdev).unwrap_or("unknown"),
+                "xdp_requested": xdp_mode_name(view.xdp_mode),
                 "io": io,
                 "rx_packets": st.rx_packets,
                 "rx_bytes": st.rx_bytes,
@@ -370,11 +418,7 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
-fn trace(view: &DpView, port: &str, hex: &str) -> Result<Value> {
-    let packet = parse_hex(hex)?;
-    if packet.is_empty() {
-        bail!("trace-packet needs the frame as hex bytes");
-    }
+fn trace(view: &DpView, port: &str, hex: &str, microflow: Option<&str>) -> Result<Value> {
     let (_, snap) = view.snapshot();
     let Some(i) = snap
         .ports
@@ -387,9 +431,21 @@ fn trace(view: &DpView, port: &str, hex: &str) -> Result<Value> {
     let port_id = PortId::try_from(i).context("port number out of range")?;
     // One worker serves every port for now.
     let worker = view.stats.first().context("no worker is running")?;
-    let req = CtlRequest::Trace {
-        port: port_id,
-        packet,
+    let req = match microflow {
+        Some(text) => CtlRequest::TraceFlow {
+            port: port_id,
+            flow: Box::new(parse_flow(&snap, i, text)?),
+        },
+        None => {
+            let packet = parse_hex(hex)?;
+            if packet.is_empty() {
+                bail!("trace-packet needs the frame as hex bytes, or a microflow");
+            }
+            CtlRequest::Trace {
+                port: port_id,
+                packet,
+            }
+        }
     };
     match worker.ctl.request(req, WORKER_TIMEOUT) {
         Ok(CtlReply::Trace(t)) => Ok(json!({
@@ -404,6 +460,23 @@ fn trace(view: &DpView, port: &str, hex: &str) -> Result<Value> {
         Ok(CtlReply::Error(e)) | Err(e) => bail!("{e}"),
         Ok(r) => bail!("unexpected answer {r:?}"),
     }
+}
+
+/// A microflow in `ovn-trace` syntax, logical port names resolved in the datapath of
+/// local port `i`.
+fn parse_flow(snap: &DpSnapshot, i: usize, text: &str) -> Result<Flow> {
+    let compiled = snap.compiled.as_ref().context("no pipeline compiled yet")?;
+    let dp = snap.ports[i].dp_key;
+    let lookup = |name: &str| {
+        compiled
+            .ports
+            .iter()
+            .find(|((d, _), p)| *d == dp && p.name == name)
+            .map(|((_, k), _)| *k)
+    };
+    let m = parse_microflow(text, &compiled.symtab, &lookup)
+        .map_err(|e| anyhow::anyhow!("microflow: {e}"))?;
+    Ok(m.flow)
 }
 
 fn dump_conntrack(view: &DpView, zone: Option<u16>) -> Result<Value> {

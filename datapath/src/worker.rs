@@ -37,7 +37,7 @@ use pipeline::compile::Compiled;
 use pipeline::exec::{execute, ExecResult, TraceEvent};
 use pipeline::flow::{field, Flow};
 
-use crate::actions::{self, ct, ActsRef, Cause, CauseCounters, Sink, Step};
+use crate::actions::{self, ct, generate, ActsRef, Cause, CauseCounters, Sink, Step};
 use crate::counters::{DropReason, SharedCounters, Tier, WorkerCounters};
 use crate::dataplane::{DpSnapshot, DpSubscriber};
 use crate::emc::{flow_hash, Emc};
@@ -471,8 +471,14 @@ impl Ctx<'_> {
         sink: &mut Sink<'_, B>,
     ) {
         if acts.last >= acts.steps.len() {
-            // Nothing takes the packet: run any commits, then count the drop.
+            // Nothing takes the packet: run any commits and generated packets, then
+            // count the drop.
             self.commits(acts, &frame, flow, lay);
+            for step in acts.steps.iter() {
+                if let Step::Generate(g) = step {
+                    self.generate(compiled, g, &frame, flow, lay, depth, sink);
+                }
+            }
             sink.drop_frame(frame, acts.cause.unwrap_or(Cause::EndOfActions));
             return;
         }
@@ -480,8 +486,10 @@ impl Ctx<'_> {
         for (i, step) in acts.steps.iter().enumerate() {
             let Some(cur) = frame.as_ref() else { break };
             if !step.consumes() {
-                if let Step::Ct { out, spec, .. } = step {
-                    self.commit(out, spec, cur, flow, lay);
+                match step {
+                    Step::Ct { out, spec, .. } => self.commit(out, spec, cur, flow, lay),
+                    Step::Generate(g) => self.generate(compiled, g, cur, flow, lay, depth, sink),
+                    Step::Output(_) => {}
                 }
                 continue;
             }
@@ -502,11 +510,37 @@ impl Ctx<'_> {
                     spec,
                     recirc: Some(id),
                 } => self.recirculate(compiled, out, spec, *id, copy, flow, lay, depth, sink),
-                Step::Ct { .. } => sink.backend.free(copy),
+                Step::Ct { .. } | Step::Generate(_) => sink.backend.free(copy),
             }
         }
         if let Some(f) = frame {
             sink.backend.free(f);
+        }
+    }
+
+    /// Builds the packet of a `Generate` step from `frame` and runs its nested actions.
+    #[allow(clippy::too_many_arguments)]
+    fn generate<B: Backend>(
+        &mut self,
+        compiled: &Compiled,
+        g: &generate::GenStep,
+        frame: &Frame,
+        flow: &Flow,
+        lay: &Layout,
+        depth: u32,
+        sink: &mut Sink<'_, B>,
+    ) {
+        if depth >= MAX_RECIRC {
+            sink.counters.drop(DropReason::RecirculationLimit);
+            return;
+        }
+        match generate::build(g, frame, flow, lay, &mut *sink.backend) {
+            Ok((f, gflow, glay)) => self.run(compiled, &g.acts, f, &gflow, &glay, depth + 1, sink),
+            Err(generate::GenError::NoFrame) => sink.counters.drop(DropReason::TxFull),
+            Err(generate::GenError::Unsupported) => {
+                sink.counters.drop(DropReason::PipelineDrop);
+                sink.causes[Cause::GenerateNotIntegrated.index()] += 1;
+            }
         }
     }
 

@@ -86,7 +86,7 @@ fn stateful_model() -> Model {
             "ip4 && ct.new && inport == \"c1\"",
             "ct_commit; next;",
         ),
-        flow(3, 80, Ingress, "ls_in_acl", "!ip4", "next;"),
+        flow(3, 80, Ingress, "ls_in_acl", "arp", "next;"),
         flow(3, 0, Ingress, "ls_in_acl", "1", "drop;"),
         flow(0, 100, Egress, "ls_out_pre_stateful", "ip4", "ct_next;"),
         flow(0, 0, Egress, "ls_out_pre_stateful", "1", "next;"),

@@ -244,6 +244,14 @@ fn routed_icmp_has_ttl_decremented_and_macs_rewritten() {
     let g = outs[0].1;
     assert_eq!(g.get(field::IP_TTL), 63);
     assert_eq!(g.get(field::ETH_SRC), 0x0000_0000_ff02);
+    // Each patch crossing (sw0 → lr0, lr0 → sw1) clears conntrack, as physical.c does
+    // (the router's own flows may add one more).
+    let ct_clears = r
+        .actions
+        .iter()
+        .filter(|a| matches!(a, DpAction::CtClear))
+        .count();
+    assert!(ct_clears >= 2, "{:#?}", r.actions);
     assert_eq!(g.get(field::ETH_DST), 0x5054_0000_0101);
     assert_eq!(g.get(field::IP4_SRC), u64::from(ip4([10, 0, 0, 20])));
     assert_eq!(g.get(field::IP4_DST), u64::from(ip4([10, 0, 1, 11])));

@@ -42,7 +42,13 @@ enum Command {
         /// Input port: logical port name or netdev.
         #[arg(long, value_name = "LPORT_OR_NETDEV")]
         port: String,
+        /// A microflow in `ovn-trace` syntax instead of a frame, e.g.
+        /// 'eth.src == 0a:00:00:00:00:02 && eth.dst == 0a:00:00:00:00:03 && ip4.src ==
+        /// 10.0.0.2 && ip4.dst == 10.0.0.3 && ip.ttl == 64 && icmp4'.
+        #[arg(long, value_name = "MICROFLOW", conflicts_with = "hex")]
+        flow: Option<String>,
         /// The Ethernet frame as hex bytes (spaces and colons allowed).
+        #[arg(required_unless_present = "flow")]
         hex: Vec<String>,
     },
     /// Conntrack entries (all zones, or one).
@@ -63,8 +69,8 @@ pub fn run(args: Args) -> Result<()> {
         Command::Stats => json!({"cmd": "stats"}),
         Command::DumpMegaflows => json!({"cmd": "dump-megaflows"}),
         Command::Flush => json!({"cmd": "flush"}),
-        Command::TracePacket { port, hex } => {
-            json!({"cmd": "trace-packet", "port": port, "hex": hex.join("")})
+        Command::TracePacket { port, flow, hex } => {
+            json!({"cmd": "trace-packet", "port": port, "hex": hex.join(""), "flow": flow})
         }
         Command::DumpConntrack { zone } => json!({"cmd": "dump-conntrack", "zone": zone}),
         Command::FlushConntrack { zone } => json!({"cmd": "flush-conntrack", "zone": zone}),

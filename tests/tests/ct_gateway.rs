@@ -8,6 +8,7 @@
 //! - c0-0 connects to the outside: the outside server sees the gateway's address.
 //! - The outside connects to the floating IP: c0-1 answers, and the outside's peer is the
 //!   floating IP.
+//! - Pings go out through the SNAT and in to the floating IP.
 //!
 //! Runs the built binary: `cargo build --bin southpaw` first (same target dir), or set
 //! `SOUTHPAW_BIN`. Needs root.
@@ -77,6 +78,22 @@ fn snat_to_the_outside_and_a_floating_ip_from_it() {
         );
         assert_eq!(peer, FIP, "the outside's peer is not the floating IP");
     }
+    // ICMP echo through both translations (ids are not rewritten: one pinger each).
+    let out_ping = bed.port("c0-0").ping("10.0.1.2", 2).expect("ping");
+    assert!(
+        out_ping.no_loss(),
+        "ping through the SNAT:\n{}\n{}",
+        out_ping.output,
+        bed.sp.log()
+    );
+    let fip_ping = bed.port("c1-0").ping(FIP, 2).expect("ping");
+    assert!(
+        fip_ping.no_loss(),
+        "ping of the floating IP:\n{}\n{}",
+        fip_ping.output,
+        bed.sp.log()
+    );
+
     let stats = bed.finish();
     assert!(stats.contains("recirculations="), "{stats}");
 }

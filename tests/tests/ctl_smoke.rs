@@ -187,6 +187,8 @@ fn ctl_commands_on_seed004() {
     for (p, c) in ports.iter().zip(&containers) {
         assert_eq!(p["lport"], c.lport(), "{p}");
         assert_eq!(p["netdev"], c.host().name.as_str(), "{p}");
+        let xdp = p["xdp"].as_str().unwrap_or("");
+        assert!(xdp == "native" || xdp == "skb", "XDP attached: {p}");
     }
 
     // stats: counters are published every 100 ms; wait until they have settled on the
@@ -263,6 +265,19 @@ fn ctl_commands_on_seed004() {
     assert!(tier == "emc-hit" || tier == "megaflow-hit", "{second}");
     assert_eq!(first["actions"], second["actions"]);
     assert!(second["megaflow"].is_string(), "{second}");
+
+    // The same packet as a microflow (ovn-trace syntax) takes the same actions.
+    let micro = "eth.src == 0a:00:00:00:00:01 && eth.dst == 0a:00:00:00:00:02 && \
+                 ip4.src == 10.0.0.1 && ip4.dst == 10.0.0.2 && ip.ttl == 64 && icmp4";
+    let third = ctl(&sock, &["trace-packet", "--port", "port0", "--flow", micro]);
+    assert_eq!(third["actions"], first["actions"], "{third}");
+    assert!(
+        third["flow"]
+            .as_str()
+            .unwrap_or("")
+            .contains("icmp4.type=0"),
+        "{third}"
+    );
 
     // conntrack: no ACLs here, so the table may be empty, but the commands work.
     let ct = ctl(&sock, &["dump-conntrack"]);

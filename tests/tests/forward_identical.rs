@@ -42,7 +42,10 @@ fn frames() -> Vec<String> {
         format!("{to_c01},id=1,tos=0x10)/ICMP(type=8,id=7,seq=2)/{}", tag(4)),
         format!("{to_c01},id=1,ttl=3)/UDP(sport=1234,dport=5678)/{}", tag(5)),
         format!("{to_c01},id=1)/UDP(sport=53,dport=53)/{}", tag(6)),
-        format!("{to_c01},id=1)/TCP(sport=40000,dport=80,flags='S',seq=1000)/{}", tag(7)),
+        format!(
+            "{to_c01},id=1)/TCP(sport=40000,dport=80,flags='S',seq=1000)/{}",
+            tag(7)
+        ),
         format!(
             "{to_c01},id=1)/TCP(sport=40001,dport=22,flags='S',seq=2000,\
              options=[('MSS',1460),('WScale',7),('SAckOK',b'')])/{}",
@@ -56,9 +59,18 @@ fn frames() -> Vec<String> {
         format!("{to_lr},id=1)/ICMP(type=8,id=9,seq=1)/{}", tag(10)),
         format!("{to_lr},id=1,ttl=5)/ICMP(type=8,id=9,seq=2)/{}", tag(11)),
         format!("{to_lr},id=1)/UDP(sport=1000,dport=2000)/{}", tag(12)),
-        format!("{to_lr},id=1,tos=0xb8)/UDP(sport=1001,dport=2001)/{}", tag(13)),
-        format!("{to_lr},id=1)/TCP(sport=40002,dport=443,flags='S',seq=3000)/{}", tag(14)),
-        format!("{to_lr},id=1,flags='DF')/TCP(sport=40003,dport=8080,flags='S',seq=4000)/{}", tag(15)),
+        format!(
+            "{to_lr},id=1,tos=0xb8)/UDP(sport=1001,dport=2001)/{}",
+            tag(13)
+        ),
+        format!(
+            "{to_lr},id=1)/TCP(sport=40002,dport=443,flags='S',seq=3000)/{}",
+            tag(14)
+        ),
+        format!(
+            "{to_lr},id=1,flags='DF')/TCP(sport=40003,dport=8080,flags='S',seq=4000)/{}",
+            tag(15)
+        ),
         // The router's own address: an echo reply built in place.
         format!(
             "Ether({me},dst='0a:00:00:00:ff:00')/IP(src='10.0.0.2',dst='10.0.0.1',id=1)\
@@ -74,10 +86,22 @@ fn frames() -> Vec<String> {
              /UDP(sport=5353,dport=5353)/{}",
             tag(20)
         ),
+        // IPv6 link-local unicast, and a neighbour solicitation to its solicited-node
+        // multicast group (flooded).
+        format!(
+            "Ether({me},dst='0a:00:00:00:00:03')/IPv6(src='fe80::2',dst='fe80::3')\
+             /UDP(sport=546,dport=547)/{}",
+            tag(25)
+        ),
+        format!(
+            "Ether({me},dst='33:33:ff:00:00:03')/IPv6(src='fe80::2',dst='ff02::1:ff00:3')\
+             /ICMPv6ND_NS(tgt='fe80::3')/ICMPv6NDOptSrcLLAddr(lladdr='0a:00:00:00:00:02')\
+             /Raw(load=b'{MAGIC}026')"
+        ),
         // A VLAN-tagged frame from a VIF: dropped by port security (ls_in_port_sec_l2).
         format!(
-            "Ether({me},dst='0a:00:00:00:00:03')/Dot1Q(vlan=5)/IP(src='10.0.0.2',dst='10.0.0.3',id=1)\
-             /UDP(sport=7,dport=7)/{}",
+            "Ether({me},dst='0a:00:00:00:00:03')/Dot1Q(vlan=5)\
+             /IP(src='10.0.0.2',dst='10.0.0.3',id=1)/UDP(sport=7,dport=7)/{}",
             tag(21)
         ),
     ]
@@ -115,10 +139,10 @@ fn generating_frames() -> Vec<String> {
 const SELF_FILTER: &str = "(d[12:14]==b'\\x08\\x06' and d[20:22]==b'\\x00\\x02') or \
                            (d[12:14]==b'\\x08\\x00' and d[26:30]==bytes([10,0,0,1]))";
 /// How many frames each receiver expects: `c0-0` two ARP replies and the router's echo
-/// reply; `c0-1` tags 2-9, 17, 19 and 20 (not the VLAN-tagged 21); `c1-0` tags 10-15 and 18. A receiver stops at its
-/// count (so frames that the datapath delivers out of order, as OVS does after an upcall,
-/// are still seen), or after 10 s without one.
-const COUNTS: [usize; 3] = [3, 11, 7];
+/// reply; `c0-1` tags 2-9, 17, 19, 20, 25 and 26 (not the VLAN-tagged 21); `c1-0` tags
+/// 10-15 and 18. A receiver stops at its count (so frames that the datapath delivers out
+/// of order, as OVS does after an upcall, are still seen), or after 10 s without one.
+const COUNTS: [usize; 3] = [3, 13, 7];
 
 /// Sends `frames` from `cs[0]` and returns what `c0-0`, `c0-1` and `c1-0` kept (at most
 /// `counts` each), sorted.

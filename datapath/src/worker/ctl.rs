@@ -34,6 +34,9 @@ pub enum CtlRequest {
     Flush,
     /// Run `packet` as if received on backend port `port`, without sending it.
     Trace { port: PortId, packet: Vec<u8> },
+    /// The same for a microflow (header fields; the port sets the logical datapath and
+    /// inport).
+    TraceFlow { port: PortId, flow: Box<Flow> },
 }
 
 /// One megaflow entry, formatted.
@@ -172,10 +175,18 @@ impl<B: Backend> Worker<B> {
                     .store(0, std::sync::atomic::Ordering::Relaxed);
                 CtlReply::Flushed { emc, megaflows }
             }
-            CtlRequest::Trace { port, packet } => match self.trace(port, &packet) {
-                Ok(t) => CtlReply::Trace(t),
-                Err(e) => CtlReply::Error(e),
-            },
+            CtlRequest::Trace { port, packet } => {
+                let mut flow = Flow::default();
+                let mut lay = Layout::default();
+                match extract_into(&packet, u32::from(port), &mut flow, &mut lay) {
+                    Ok(()) => self.trace_reply(port, flow),
+                    Err(r) => CtlReply::Error(format!("packet not parsed: {r}")),
+                }
+            }
+            CtlRequest::TraceFlow { port, mut flow } => {
+                flow.set(field::IN_PORT, u64::from(port));
+                self.trace_reply(port, *flow)
+            }
         }
     }
 
@@ -203,7 +214,14 @@ impl<B: Backend> Worker<B> {
         }
     }
 
-    fn trace(&mut self, port: PortId, packet: &[u8]) -> Result<TraceReply, String> {
+    fn trace_reply(&mut self, port: PortId, flow: Flow) -> CtlReply {
+        match self.trace(port, flow) {
+            Ok(t) => CtlReply::Trace(t),
+            Err(e) => CtlReply::Error(e),
+        }
+    }
+
+    fn trace(&mut self, port: PortId, mut flow: Flow) -> Result<TraceReply, String> {
         let Some(compiled) = self.compiled.clone() else {
             return Err("no pipeline compiled yet".into());
         };
@@ -213,10 +231,6 @@ impl<B: Backend> Worker<B> {
                 self.in_map.len()
             ));
         };
-        let mut flow = Flow::default();
-        let mut lay = Layout::default();
-        extract_into(packet, u32::from(port), &mut flow, &mut lay)
-            .map_err(|r| format!("packet not parsed: {r}"))?;
         flow.set(field::DATAPATH, u64::from(dp));
         flow.set(field::INPORT, u64::from(lport));
         let now_ns = self.start.elapsed().as_nanos() as u64;

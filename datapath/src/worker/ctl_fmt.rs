@@ -332,6 +332,14 @@ pub fn format_actions(
                 let sets = sets_text(&out.sets, names, ctx);
                 parts.push(format!("{sets}{}", ct_text(spec, *recirc)))
             }
+            // The generated packet's own fields are not known here: its writes are shown
+            // without context.
+            Step::Generate(g) => parts.push(format!(
+                "{}generate({:?}){{{}}}",
+                sets_text(&g.out.sets, names, ctx),
+                g.kind,
+                format_actions(&g.acts, ports, names, None)
+            )),
         }
     }
     if acts.last >= acts.steps.len() {

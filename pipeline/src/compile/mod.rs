@@ -98,7 +98,8 @@ pub struct CompiledDatapath {
     pub kind: DpKind,
     /// Ingress tables then egress tables, indexed by table id.
     pub tables: [Vec<Table>; 2],
-    /// Router conntrack zones (DNAT, SNAT); switches use per-port zones.
+    /// Router conntrack zones (DNAT, SNAT); switches use per-port zones, and their SNAT
+    /// zone (0: none assigned, use the port's) only for `ct_snat_to_vip`.
     pub zones: (u16, u16),
 }
 
@@ -434,7 +435,16 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
                 alloc_zone(&format!("{}_snat", d.uuid)),
             )
         } else {
-            (0, 0)
+            // ovn-controller gives every local datapath a SNAT zone (ct-zone.c); a
+            // switch uses it for `ct_snat_to_vip` when the model assigns one.
+            (
+                0,
+                model
+                    .ct_zones
+                    .get(&format!("{}_snat", d.uuid))
+                    .copied()
+                    .unwrap_or(0),
+            )
         };
         dp_by_key.insert(d.tunnel_key, i as u32);
         datapaths.push(CompiledDatapath {

@@ -55,6 +55,10 @@ pub enum Op {
         recirc: bool,
     },
     CtClear,
+    /// `ct_snat_to_vip`: commit in the SNAT zone with the source NATed to the VIP the
+    /// packet was sent to (saved by northd in reg1 / xxreg1), then continue; nothing if
+    /// no VIP was saved (ovn-controller's OFTABLE_CT_SNAT_HAIRPIN flows).
+    CtSnatToVip,
     /// `dst = lookup_arp(port, ip[, mac])`: 1 if the MAC binding exists (and matches).
     LookupMacBind {
         kind: MacBind,
@@ -279,7 +283,7 @@ fn one(c: &Ctx, a: &Action, idx: u16) -> Result<Op, String> {
             }
         }
         Action::CtClear => Op::CtClear,
-        Action::CtSnatToVip => ct(ZoneKind::Snat, true, Some(Nat::Existing), true),
+        Action::CtSnatToVip => Op::CtSnatToVip,
         Action::CtCommitToZone { snat } => {
             let z = if *snat {
                 ZoneKind::Snat

@@ -12,9 +12,13 @@
 //! `ct_state.dnat`, `ip.src == ip.dst` and a saved VIP. For the reply check we follow
 //! `ovn-trace` (same test, plus VIP port == `tp.dst`); OVN itself answers it from flows it
 //! learns on the first packet, which the executor does not keep.
+//!
+//! `ct_snat_to_vip` SNATs to that saved VIP (ovn-controller's `hairpin_snat_ip` load
+//! balancer option is not in the model, so it is not honoured).
 
 use super::Run;
 use crate::flow::{ct_state, field, Flow};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// 5-tuple hash for `select` (FNV-1a over the words; stable across runs).
 fn hash_words(words: &[u64]) -> u64 {
@@ -79,6 +83,25 @@ impl Run<'_, '_> {
             x -= u64::from(w);
         }
         members[0].0
+    }
+
+    /// The VIP northd saved before `ct_lb_mark` (reg1 for IPv4, xxreg1 for IPv6), if any.
+    pub(crate) fn saved_vip(&mut self, f: &Flow) -> Option<IpAddr> {
+        self.wc.add(field::ETH_TYPE);
+        match f.get(field::ETH_TYPE) {
+            0x0800 => {
+                self.wc.add(field::reg(1));
+                let v = f.get(field::reg(1)) as u32;
+                (v != 0).then(|| IpAddr::V4(Ipv4Addr::from(v)))
+            }
+            0x86dd => {
+                self.wc.add(field::xreg(2));
+                self.wc.add(field::xreg(3));
+                let v = u128::from(f.get(field::xreg(2))) << 64 | u128::from(f.get(field::xreg(3)));
+                (v != 0).then(|| IpAddr::V6(Ipv6Addr::from(v)))
+            }
+            _ => None,
+        }
     }
 
     /// `chk_lb_hairpin()` (`reply` false) or `chk_lb_hairpin_reply()` on `f`.

@@ -5,7 +5,7 @@ use super::{generated_flow, Br, Ctl, Pos, Run, MAX_DEPTH};
 use crate::actions::{MacBind, Pipeline};
 use crate::compile::program::{Op, ZoneKind};
 use crate::compile::Compiled;
-use crate::dpaction::{ControllerOp, DpAction, DropReason, GenKind, RecircId};
+use crate::dpaction::{ControllerOp, DpAction, DropReason, GenKind, Nat, RecircId};
 use crate::flow::{field, word, Mask};
 use crate::model::DpKind;
 use crate::symtab::Slot;
@@ -201,6 +201,23 @@ impl Run<'_, '_> {
                     }
                 }
                 Op::CtClear => Run::ct_clear(br, out),
+                Op::CtSnatToVip => {
+                    if let Some(vip) = self.saved_vip(&br.flow) {
+                        let zone = self.zone(br, pos, ZoneKind::Snat);
+                        Run::flush(br, out);
+                        out.push(DpAction::Ct {
+                            zone,
+                            commit: true,
+                            nat: Some(Nat::Snat {
+                                ip: vip,
+                                ports: None,
+                            }),
+                            mark: None,
+                            label: None,
+                            recirc_id: None,
+                        });
+                    }
+                }
                 Op::LookupMacBind {
                     kind: _,
                     dst,
@@ -363,6 +380,9 @@ impl Run<'_, '_> {
                 ZoneKind::Default => dp.zones.0,
                 ZoneKind::Snat => dp.zones.1,
             };
+        }
+        if z == ZoneKind::Snat && dp.zones.1 != 0 {
+            return dp.zones.1;
         }
         let f = if pos.pipe == Pipeline::Ingress {
             field::INPORT

@@ -182,7 +182,13 @@ impl<'c, 'o> Driver<'c, 'o> {
                 }
                 DpAction::Ct { nat, recirc_id, .. } => {
                     let Some(id) = recirc_id else {
-                        self.note(depth, "ct_commit;".into());
+                        // Not applied to the packet, as in `ovn-trace` (it only notes the
+                        // `ct_snat_to_vip` NAT too).
+                        let text = match nat {
+                            Some(Nat::Snat { ip, .. }) => format!("ct_commit(nat(src={ip}));"),
+                            _ => "ct_commit;".into(),
+                        };
+                        self.note(depth, text);
                         continue;
                     };
                     let (g, text) = self.conntrack(&f, nat.as_ref());
@@ -494,6 +500,28 @@ mod tests {
         let c = flows("reg1 = ip4.dst; reg2[0..15] = tcp.dst; ct_lb_mark(backends=10.0.0.2:80);");
         let r = trace(&c, "sw", TCP, &TraceOpts::default());
         assert_eq!(r.outputs[0].port, "p2", "not a hairpin: {}", r.to_text());
+    }
+
+    #[test]
+    fn ct_snat_to_vip_commits_with_the_saved_vip_as_source() {
+        let c = compiled(&[
+            (
+                0,
+                0,
+                "1",
+                "reg1 = ip4.dst; ct_lb_mark(backends=10.0.0.1:80);",
+            ),
+            (1, 0, "1", "ct_snat_to_vip; next;"),
+            (2, 0, "1", "outport = \"p2\"; output;"),
+        ]);
+        assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+        let r = trace(&c, "sw", TCP, &TraceOpts::default());
+        assert_eq!(r.outputs.len(), 1, "{}", r.to_text());
+        assert!(
+            r.to_text().contains("ct_commit(nat(src=10.0.0.10));"),
+            "{}",
+            r.to_text()
+        );
     }
 
     #[test]
