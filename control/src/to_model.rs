@@ -151,6 +151,25 @@ pub fn to_model(s: &SbSnapshot, svc_mac: Option<&str>) -> m::Model {
                 .unwrap_or_default(),
         })
         .collect();
+    let load_balancers = s
+        .load_balancers
+        .values()
+        .map(|lb| {
+            let group = lb.dp_group.and_then(|g| s.dp_groups.get(&g));
+            m::LoadBalancer {
+                name: lb.name.clone(),
+                vips: lb.vips.clone(),
+                protocol: lb.protocol.clone(),
+                datapaths: lb
+                    .datapaths
+                    .iter()
+                    .chain(group.into_iter().flatten())
+                    .map(|u| u.to_string())
+                    .collect(),
+                options: lb.options.clone(),
+            }
+        })
+        .collect();
     m::Model {
         chassis: s.chassis_name.clone(),
         datapaths,
@@ -168,5 +187,6 @@ pub fn to_model(s: &SbSnapshot, svc_mac: Option<&str>) -> m::Model {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         ct_zones: s.ct_zones.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        load_balancers,
     }
 }

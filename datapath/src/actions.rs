@@ -20,13 +20,14 @@
 //! and the list continues. A worker without a conntrack counts such packets as
 //! [`Cause::ConntrackNotIntegrated`].
 //!
-//! Generated packets ([`Step::Generate`], see [`generate`]): ICMP errors, TCP RST and ARP
-//! requests are built into a fresh frame and run through their own compiled nested list.
+//! Generated packets ([`Step::Generate`], see [`generate`]): ICMP errors, TCP RST, ARP
+//! requests and ND NS/NA are built into a fresh frame and run through their own
+//! compiled nested list.
 //!
-//! Not integrated yet, each a counted [`Cause`]: Geneve tunnels to other chassis, ND and
-//! SCTP ABORT generation, controller actions that pause the packet, VLAN push for
-//! localnet. Event-only controller actions (`put_arp`, `log`, ...)
-//! let the packet continue (their side effect is skipped).
+//! Not integrated yet, each a counted [`Cause`]: Geneve tunnels to other chassis, SCTP
+//! ABORT generation, controller actions that pause the packet, VLAN push for localnet.
+//! Event-only controller actions (`put_arp`, `log`, ...) let the packet continue (their
+//! side effect is skipped).
 
 pub mod ct;
 pub mod generate;
@@ -66,7 +67,7 @@ pub enum Cause {
     NatUnsupported,
     /// Output to a port on another chassis: Geneve not wired in yet.
     TunnelNotIntegrated,
-    /// A packet the pipeline builds that the datapath does not build (ND, SCTP ABORT)
+    /// A packet the pipeline builds that the datapath does not build (SCTP ABORT)
     /// or cannot build from this original (see [`generate`]).
     GenerateNotIntegrated,
     /// A controller action that holds the packet (DHCP, DNS, ...).

@@ -117,6 +117,21 @@ pub struct Chassis {
     pub encap_ip: String,
 }
 
+/// A `Load_Balancer` row, for `chk_lb_hairpin_reply()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadBalancer {
+    pub name: String,
+    /// VIP -> backends, as in the SB (`"10.0.0.10:80" -> "10.0.0.2:80,10.0.0.3:80"`;
+    /// IPv6 as `"[fd00::1]:80"`; a VIP without port has backends without ports).
+    pub vips: BTreeMap<String, String>,
+    /// `"tcp"` (the default when `None`), `"udp"` or `"sctp"`.
+    pub protocol: Option<String>,
+    /// Datapath uuids: the `datapaths` column plus the members of `datapath_group`.
+    pub datapaths: Vec<String>,
+    /// `options` (`hairpin_snat_ip`, ...).
+    pub options: BTreeMap<String, String>,
+}
+
 /// Everything one compile needs.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
@@ -137,4 +152,5 @@ pub struct Model {
     /// logical port name for switch ports, `<datapath uuid>_dnat` / `_snat` for routers.
     /// Ports and routers not listed get zones numbered by the compiler from 1 up.
     pub ct_zones: std::collections::HashMap<String, u16>,
+    pub load_balancers: Vec<LoadBalancer>,
 }

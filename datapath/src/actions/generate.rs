@@ -13,12 +13,19 @@
 //!   ack = original seq + 1, flags RST|ACK, window 0, no options.
 //! - ARP request: the generated flow's Ethernet addresses, `sha` = `eth.src`,
 //!   `spa`/`tpa` = the original `ip4.src`/`ip4.dst`, `tha` = 0; no padding.
+//! - ND NS (OVS `compose_nd_ns`): from `eth.src` and its EUI-64 link-local address to the
+//!   solicited-node group of the original `ip6.dst` (the target), hop limit 255, with a
+//!   source link-layer address option.
+//! - ND NA (`compose_nd_na`): from the original `eth.dst` and `nd.target` back to
+//!   `eth.src`/`ip6.src`; flags S|O (|R for `nd_na_router`), target link-layer address
+//!   option = the original `eth.dst`.
 //!
 //! Ethernet addresses and IP addresses are the flow's (the nested actions swap them); a
-//! VLAN tag of the original is kept. The new frame is then parsed with
+//! VLAN tag of the original is kept for ICMP errors and ARP (pinctrl pushes none on RST
+//! and ND). The new frame is then parsed with
 //! [`crate::extract::extract_into`], so the flow's header words are exactly the bytes'.
 //!
-//! Not built yet (returns [`GenError::Unsupported`]): `nd_ns`, `nd_na`, `sctp_abort`.
+//! Not built yet (returns [`GenError::Unsupported`]): `sctp_abort`.
 //! No heap allocation: one frame from the backend (two when the writes in effect must be
 //! applied to the original first).
 
@@ -187,7 +194,9 @@ fn write(
             let th = orig.get(lay.l4_off as usize..)?;
             let seq = u32::from_be_bytes([*th.get(4)?, *th.get(5)?, *th.get(6)?, *th.get(7)?]);
             let v6 = lay.l3 == L3::Ipv6;
-            let at = eth(buf, g, if v6 { 0x86dd } else { 0x0800 })?;
+            // pinctrl pushes no VLAN tag on a RST.
+            let ty = if v6 { 0x86dd } else { 0x0800 };
+            let at = eth_to(buf, g.get(field::ETH_DST), g.get(field::ETH_SRC), 0, ty)?;
             let hl = if v6 { 40 } else { 20 };
             let ph = if v6 {
                 ipv6(buf.get_mut(at..at + 40)?, g, 6, 63, 20);
@@ -221,8 +230,86 @@ fn write(
             a[24..28].copy_from_slice(&(work.get(field::IP4_DST) as u32).to_be_bytes());
             Some(at + 28)
         }
+        (GenKind::NdNs, L3::Ipv6) => {
+            // OVS compose_nd_ns: to the target's solicited-node group, from the link-local
+            // address of eth.src, with a source link-layer address option.
+            let src_mac = work.get(field::ETH_SRC);
+            let target = work.get128(field::IP6_DST);
+            let sol = 0xff02_0000_0000_0000_0000_0001_ff00_0000u128 | (target & 0xff_ffff);
+            let at = eth_to(
+                buf,
+                0x3333_ff00_0000 | (target as u64 & 0xff_ffff),
+                src_mac,
+                0,
+                0x86dd,
+            )?;
+            nd(
+                buf,
+                at,
+                link_local(src_mac),
+                sol,
+                135,
+                0,
+                target,
+                1,
+                src_mac,
+            )
+        }
+        (GenKind::NdNa { router }, L3::Ipv6) => {
+            // OVS compose_nd_na: back to the sender, from the target, with a target
+            // link-layer address option of the original eth.dst.
+            let (src_mac, dst_mac) = (work.get(field::ETH_DST), work.get(field::ETH_SRC));
+            let target = work.get128(field::ND_TARGET);
+            let flags = 0x6000_0000 | if router { 0x8000_0000 } else { 0 };
+            let at = eth_to(buf, dst_mac, src_mac, 0, 0x86dd)?;
+            let dst = work.get128(field::IP6_SRC);
+            nd(buf, at, target, dst, 136, flags, target, 2, src_mac)
+        }
         _ => None,
     }
+}
+
+/// IPv6 + ICMPv6 neighbour discovery message with one link-layer address option (86
+/// bytes from `at` = 14); returns the frame length.
+#[allow(clippy::too_many_arguments)]
+fn nd(
+    buf: &mut [u8],
+    at: usize,
+    src: u128,
+    dst: u128,
+    ty: u8,
+    flags: u32,
+    target: u128,
+    opt: u8,
+    lla: u64,
+) -> Option<usize> {
+    let h = buf.get_mut(at..at + 40)?;
+    h.fill(0);
+    h[0] = 0x60;
+    h[4..6].copy_from_slice(&32u16.to_be_bytes());
+    h[6] = 58;
+    h[7] = 255;
+    h[8..24].copy_from_slice(&src.to_be_bytes());
+    h[24..40].copy_from_slice(&dst.to_be_bytes());
+    let m = buf.get_mut(at + 40..at + 72)?;
+    m.fill(0);
+    m[0] = ty;
+    m[4..8].copy_from_slice(&flags.to_be_bytes());
+    m[8..24].copy_from_slice(&target.to_be_bytes());
+    m[24] = opt;
+    m[25] = 1;
+    m[26..32].copy_from_slice(&mac(lla));
+    let ph = checksum::pseudo_v6(src, dst, 58, 32);
+    let c = !checksum::combine(&[ph, checksum::data(m)]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    Some(at + 72)
+}
+
+/// The EUI-64 link-local address of `mac` (fe80::/64, universal/local bit flipped).
+fn link_local(mac48: u64) -> u128 {
+    let m = mac(mac48);
+    let iid = u64::from_be_bytes([m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    0xfe80u128 << 112 | u128::from(iid)
 }
 
 fn mac(v: u64) -> [u8; 6] {
@@ -232,10 +319,20 @@ fn mac(v: u64) -> [u8; 6] {
 
 /// Ethernet header (with the flow's VLAN tag if it has one); returns the L3 offset.
 fn eth(buf: &mut [u8], g: &Flow, ty: u16) -> Option<usize> {
-    let tci = g.get(field::VLAN_TCI) as u16;
+    eth_to(
+        buf,
+        g.get(field::ETH_DST),
+        g.get(field::ETH_SRC),
+        g.get(field::VLAN_TCI) as u16,
+        ty,
+    )
+}
+
+/// Ethernet header with explicit addresses; `tci` with the CFI bit set adds a VLAN tag.
+fn eth_to(buf: &mut [u8], dst: u64, src: u64, tci: u16, ty: u16) -> Option<usize> {
     let h = buf.get_mut(..18)?;
-    h[0..6].copy_from_slice(&mac(g.get(field::ETH_DST)));
-    h[6..12].copy_from_slice(&mac(g.get(field::ETH_SRC)));
+    h[0..6].copy_from_slice(&mac(dst));
+    h[6..12].copy_from_slice(&mac(src));
     if tci & VLAN_CFI != 0 {
         h[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
         h[14..16].copy_from_slice(&(tci & !VLAN_CFI).to_be_bytes());

@@ -10,6 +10,7 @@
 //! a [`Rejection`]; nothing panics on bad input.
 
 pub mod dnf;
+mod lb;
 mod ports;
 pub mod program;
 
@@ -148,7 +149,13 @@ pub struct Compiled {
     pub symtab: Arc<Symtab>,
     /// The local chassis name.
     pub chassis: String,
+    /// Keys for which `chk_lb_hairpin_reply()` is 1 (see [`LbReplyKey`]).
+    pub(crate) lb_reply: HashSet<LbReplyKey>,
 }
+
+/// (datapath key, IPv6?, `ip.dst` = hairpin SNAT address, `ip.proto`, `ip.src` = backend,
+/// `tp.src` = backend port or 0 for a port-less VIP). IPv4 addresses in the low 32 bits.
+pub(crate) type LbReplyKey = (u32, bool, u128, u8, u128, u16);
 
 impl Compiled {
     /// The datapath with tunnel key `key`.
@@ -436,7 +443,8 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
             )
         } else {
             // ovn-controller gives every local datapath a SNAT zone (ct-zone.c); a
-            // switch uses it for `ct_snat_to_vip` when the model assigns one.
+            // switch uses it for `ct_snat_to_vip` / `ct_snat` (numbered below if it has
+            // a load balancer and the model assigns none).
             (
                 0,
                 model
@@ -458,6 +466,15 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
     }
 
     let (ports, mcast, mac_bindings) = ports::port_tables(model, &dp_index, &mut alloc_zone);
+    // A switch with a load balancer needs its SNAT zone for hairpin (`ct_snat_to_vip`,
+    // `ct_snat`): the port's zone already holds the load balancer's DNAT entry. Numbered
+    // here, after the ports, when the model does not assign one.
+    let lb_dps = lb::lb_datapaths(model);
+    for d in &mut datapaths {
+        if d.kind == DpKind::Switch && d.zones.1 == 0 && lb_dps.contains(d.uuid.as_str()) {
+            d.zones.1 = alloc_zone(&format!("{}_snat", d.uuid));
+        }
+    }
     Compiled {
         datapaths,
         dp_by_key,
@@ -468,6 +485,7 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
         mac_bindings,
         symtab,
         chassis: model.chassis.clone(),
+        lb_reply: lb::reply_keys(model),
     }
 }
 

@@ -73,6 +73,13 @@ pub fn generated_flow(kind: GenKind, f: &Flow, wc: &mut Mask) -> Flow {
             g.set(field::TP_DST, 1);
         }
         GenKind::TcpReset => {
+            // pinctrl builds the RST with the ports swapped (the nested actions swap the
+            // addresses), IP TTL 63, flags RST|ACK.
+            wc.add(field::TP_SRC);
+            wc.add(field::TP_DST);
+            g.set(field::TP_SRC, f.get(field::TP_DST));
+            g.set(field::TP_DST, f.get(field::TP_SRC));
+            g.set(field::IP_TTL, 63);
             g.set(field::TCP_FLAGS, 0x014);
         }
         GenKind::SctpAbort => {}

@@ -9,14 +9,17 @@
 //! packet DNATed by a load balancer whose new destination is its own source, recognising
 //! the VIP by the original destination northd saved before `ct_lb_mark` (reg1 for IPv4,
 //! xxreg1 for IPv6; the VIP port in reg2[0..15]). We test exactly that from the flow:
-//! `ct_state.dnat`, `ip.src == ip.dst` and a saved VIP. For the reply check we follow
-//! `ovn-trace` (same test, plus VIP port == `tp.dst`); OVN itself answers it from flows it
-//! learns on the first packet, which the executor does not keep.
+//! `ct_state.dnat`, `ip.src == ip.dst` and a saved VIP. The reply check is 1 when the
+//! packet comes from a backend `(ip.src, ip.proto, tp.src)` of a load balancer on this
+//! datapath and goes to that VIP's hairpin SNAT address (`ip.dst`), looked up in
+//! [`crate::compile::Compiled`]'s precomputed set: OVN learns such a flow from the first
+//! hairpinned packet, the stateless set answers the same for every hairpin reply. As a
+//! fallback we also follow `ovn-trace` (the request test, plus VIP port == `tp.dst`).
 //!
 //! `ct_snat_to_vip` SNATs to that saved VIP (ovn-controller's `hairpin_snat_ip` load
 //! balancer option is not in the model, so it is not honoured).
 
-use super::Run;
+use super::{Pos, Run};
 use crate::flow::{ct_state, field, Flow};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -105,7 +108,10 @@ impl Run<'_, '_> {
     }
 
     /// `chk_lb_hairpin()` (`reply` false) or `chk_lb_hairpin_reply()` on `f`.
-    pub(crate) fn lb_hairpin(&mut self, f: &Flow, reply: bool) -> bool {
+    pub(crate) fn lb_hairpin(&mut self, f: &Flow, pos: Pos, reply: bool) -> bool {
+        if reply && self.lb_reply_known(f, pos) {
+            return true;
+        }
         self.wc.add_bits(field::CT_STATE, u64::from(ct_state::DNAT));
         if f.get(field::CT_STATE) as u8 & ct_state::DNAT == 0 {
             return false;
@@ -142,5 +148,39 @@ impl Run<'_, '_> {
         self.wc.add_bits(field::reg(2), 0xffff);
         self.wc.add(field::TP_DST);
         f.get(field::reg(2)) & 0xffff == f.get(field::TP_DST)
+    }
+
+    /// Whether `f` goes from a load-balancer backend to its VIP's hairpin SNAT address on
+    /// datapath `pos.dp` (no bits read when no load balancer is configured).
+    fn lb_reply_known(&mut self, f: &Flow, pos: Pos) -> bool {
+        if self.c.lb_reply.is_empty() {
+            return false;
+        }
+        let dp = self.dp_key(pos);
+        self.wc.add(field::ETH_TYPE);
+        let (v6, src, dst) = match f.get(field::ETH_TYPE) {
+            0x0800 => {
+                self.wc.add(field::IP4_SRC);
+                self.wc.add(field::IP4_DST);
+                (
+                    false,
+                    u128::from(f.get(field::IP4_SRC)),
+                    u128::from(f.get(field::IP4_DST)),
+                )
+            }
+            0x86dd => {
+                self.wc.add128(field::IP6_SRC);
+                self.wc.add128(field::IP6_DST);
+                (true, f.get128(field::IP6_SRC), f.get128(field::IP6_DST))
+            }
+            _ => return false,
+        };
+        self.wc.add(field::IP_PROTO);
+        self.wc.add(field::TP_SRC);
+        let proto = f.get(field::IP_PROTO) as u8;
+        let port = f.get(field::TP_SRC) as u16;
+        let set = &self.c.lb_reply;
+        set.contains(&(dp, v6, dst, proto, src, port))
+            || set.contains(&(dp, v6, dst, proto, src, 0))
     }
 }

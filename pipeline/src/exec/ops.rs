@@ -20,7 +20,7 @@ fn ip_of(v: u128, s: &Slot) -> IpAddr {
 }
 
 impl Run<'_, '_> {
-    fn dp_key(&self, pos: Pos) -> u32 {
+    pub(crate) fn dp_key(&self, pos: Pos) -> u32 {
         self.c.datapaths.get(pos.dp as usize).map_or(0, |d| d.key)
     }
 
@@ -261,7 +261,7 @@ impl Run<'_, '_> {
                 }
                 Op::ResultZero { dst } => write(&mut br.flow, dst, 0, full(dst), &mut br.written),
                 Op::ChkLbHairpin { dst, reply } => {
-                    let v = self.lb_hairpin(&br.flow, *reply);
+                    let v = self.lb_hairpin(&br.flow, pos, *reply);
                     write(&mut br.flow, dst, u128::from(v), full(dst), &mut br.written);
                 }
                 Op::PutMacBind {
