@@ -26,7 +26,9 @@ enum Command {
     /// Start a private OVN (NB, SB, northd, local Open_vSwitch DB) in a temporary directory,
     /// build the seed walkthrough topology with namespace containers, and run southpaw on it.
     Sandbox(cmd::sandbox::Args),
-    /// The chassis daemon: OVS DB and Southbound consumer, chassis duties, ct zones.
+    /// The chassis daemon, in place of ovn-controller + ovs-vswitchd: reads the local
+    /// Open_vSwitch DB and the Southbound DB, registers the chassis, claims ports, compiles
+    /// the logical pipeline and forwards packets on the bound interfaces over AF_XDP.
     Run(cmd::run::Args),
     /// Trace a microflow through the Southbound logical pipeline with southpaw's compiler
     /// and executor (same inputs as ovn-trace).

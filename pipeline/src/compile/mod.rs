@@ -468,10 +468,16 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
     let (ports, mcast, mac_bindings) = ports::port_tables(model, &dp_index, &mut alloc_zone);
     // A switch with a load balancer needs its SNAT zone for hairpin (`ct_snat_to_vip`,
     // `ct_snat`): the port's zone already holds the load balancer's DNAT entry. Numbered
-    // here, after the ports, when the model does not assign one.
+    // here, after the ports, when the control thread assigns zones (the daemon) but not
+    // this one. Models without zones (`southpaw trace`) keep the port's zone, where
+    // `ct_snat_to_vip` is only noted, as `ovn-trace` does.
     let lb_dps = lb::lb_datapaths(model);
     for d in &mut datapaths {
-        if d.kind == DpKind::Switch && d.zones.1 == 0 && lb_dps.contains(d.uuid.as_str()) {
+        if d.kind == DpKind::Switch
+            && d.zones.1 == 0
+            && !model.ct_zones.is_empty()
+            && lb_dps.contains(d.uuid.as_str())
+        {
             d.zones.1 = alloc_zone(&format!("{}_snat", d.uuid));
         }
     }

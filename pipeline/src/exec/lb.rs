@@ -184,3 +184,124 @@ impl Run<'_, '_> {
             || set.contains(&(dp, v6, dst, proto, src, 0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::compile;
+    use crate::dpaction::DpAction;
+    use crate::exec::{execute, ExecResult};
+    use crate::flow::{field, Flow};
+    use crate::model::{Datapath, DpKind, LoadBalancer, LogicalFlow, Model, PortBinding};
+    use crate::{actions::Pipeline, Symtab};
+    use std::sync::Arc;
+
+    /// Switch `ls` (key 1) with ports p0 (1) and p1 (2) and `lb` 10.0.0.100:80 ->
+    /// 10.0.0.1:8080: a packet the reply check recognises is dropped, others go to p1.
+    fn compiled() -> crate::compile::Compiled {
+        let mut m = Model {
+            chassis: "ch".into(),
+            ..Model::default()
+        };
+        m.datapaths.push(Datapath {
+            uuid: "dp".into(),
+            tunnel_key: 1,
+            name: "ls".into(),
+            kind: DpKind::Switch,
+        });
+        for (name, key) in [("p0", 1), ("p1", 2)] {
+            m.ports.push(PortBinding {
+                logical_port: name.into(),
+                tunnel_key: key,
+                datapath: "dp".into(),
+                chassis: Some("ch".into()),
+                ..PortBinding::default()
+            });
+        }
+        let flows = [
+            (
+                Pipeline::Ingress,
+                0,
+                1,
+                "ip",
+                "reg0[12] = chk_lb_hairpin_reply(); next;",
+            ),
+            (Pipeline::Ingress, 1, 10, "reg0[12] == 1", "drop;"),
+            (Pipeline::Ingress, 1, 0, "1", "outport = \"p1\"; output;"),
+            (Pipeline::Egress, 0, 0, "1", "output;"),
+        ];
+        for (n, (pipeline, table_id, priority, match_, actions)) in flows.into_iter().enumerate() {
+            m.flows.push(LogicalFlow {
+                uuid: format!("{n:08}-0000-0000-0000-000000000000"),
+                datapath: Some("dp".into()),
+                dp_group: None,
+                pipeline,
+                table_id,
+                priority,
+                match_: match_.into(),
+                actions: actions.into(),
+                stage: String::new(),
+            });
+        }
+        let mut lb = LoadBalancer {
+            name: "lb".into(),
+            datapaths: vec!["dp".into()],
+            ..LoadBalancer::default()
+        };
+        lb.vips
+            .insert("10.0.0.100:80".into(), "10.0.0.1:8080".into());
+        m.load_balancers.push(lb);
+        compile(&m, Arc::new(Symtab::ovn()))
+    }
+
+    fn tcp(src: (u32, u16), dst: (u32, u16)) -> Flow {
+        let mut f = Flow::default();
+        f.set(field::DATAPATH, 1);
+        f.set(field::INPORT, 1);
+        f.set(field::ETH_TYPE, 0x0800);
+        f.set(field::IP_PROTO, 6);
+        f.set(field::IP4_SRC, u64::from(src.0));
+        f.set(field::TP_SRC, u64::from(src.1));
+        f.set(field::IP4_DST, u64::from(dst.0));
+        f.set(field::TP_DST, u64::from(dst.1));
+        f
+    }
+
+    #[test]
+    fn reply_from_a_backend_to_its_vip_is_recognised() {
+        let c = compiled();
+        assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+        let (backend, vip, client) = (0x0a00_0001, 0x0a00_0064, 0x0a00_0001);
+        let mut r = ExecResult::default();
+        execute(&c, &tcp((backend, 8080), (vip, 21000)), &mut r, None);
+        assert!(
+            matches!(r.actions.last(), Some(DpAction::Drop(_))),
+            "{:?}",
+            r.actions
+        );
+        for bit in [
+            field::IP4_SRC,
+            field::IP4_DST,
+            field::IP_PROTO,
+            field::TP_SRC,
+        ] {
+            assert_eq!(
+                r.mask.w[bit.word as usize] & bit.word_mask(),
+                bit.word_mask(),
+                "mask {:?}",
+                r.mask
+            );
+        }
+        // Wrong backend port, or not to the VIP: not a hairpin reply.
+        for f in [
+            tcp((backend, 8081), (vip, 21000)),
+            tcp((backend, 8080), (client, 21000)),
+        ] {
+            execute(&c, &f, &mut r, None);
+            assert!(
+                matches!(r.actions.last(), Some(DpAction::Output { port_key: 2, .. })),
+                "{:?}",
+                r.actions
+            );
+        }
+    }
+}

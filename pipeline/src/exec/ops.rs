@@ -205,6 +205,25 @@ impl Run<'_, '_> {
                     if let Some(vip) = self.saved_vip(&br.flow) {
                         let zone = self.zone(br, pos, ZoneKind::Snat);
                         Run::flush(br, out);
+                        // OVS rewrites the packet in place on `ct(commit,nat)`; the
+                        // datapath applies NAT only when recirculating. In the port's
+                        // zone the egress `ct(nat)` applies the stored SNAT; in the
+                        // switch's own SNAT zone nothing would, so when just `next;`
+                        // follows (northd's `ct_snat_to_vip; next;`) we recirculate to
+                        // the next table instead.
+                        let own_zone = self
+                            .c
+                            .datapaths
+                            .get(pos.dp as usize)
+                            .is_some_and(|d| d.kind == DpKind::Switch && d.zones.1 != 0);
+                        let then_next = own_zone
+                            && matches!(
+                                ops.get(i + 1..),
+                                Some([Op::Next { pipeline, table }])
+                                    if *pipeline == pos.pipe
+                                        && *table == pos.table.wrapping_add(1)
+                            );
+                        let rid = if then_next { self.resume(pos) } else { None };
                         out.push(DpAction::Ct {
                             zone,
                             commit: true,
@@ -214,8 +233,11 @@ impl Run<'_, '_> {
                             }),
                             mark: None,
                             label: None,
-                            recirc_id: None,
+                            recirc_id: rid,
                         });
+                        if rid.is_some() {
+                            return Ctl::End(None);
+                        }
                     }
                 }
                 Op::LookupMacBind {
