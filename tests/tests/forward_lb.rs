@@ -10,89 +10,35 @@
 #[path = "forward_util/mod.rs"]
 mod forward_util;
 
-use forward_util::{python_tcp_exchange_to, Southpaw};
-use testbed::ovs::add_port_args;
-use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Topology};
-
-const CHASSIS: &str = "southpaw-hv";
+use forward_util::{python_tcp_exchange_to, Bed};
+use testbed::{skip_unless_root, Topology};
 
 #[test]
 fn tcp_to_a_load_balancer_vip_reaches_the_backend_and_back() {
     skip_unless_root!();
-    let ovn = OvnSandbox::start().expect("OVN sandbox");
-    let ovs = OvsDb::new().expect("Open_vSwitch DB");
-    ovs.set_ovn_host(CHASSIS, &ovn.sb_remote(), "127.0.0.1")
-        .expect("set OVN host keys");
-    let logdir = tempfile::tempdir().expect("tempdir");
-    let log = logdir.path().join("southpaw.log");
-    let mut sp = Southpaw::start(&ovs, &log);
-    ovs.vsctl_wait(&["add-br", "br-int"])
-        .unwrap_or_else(|e| panic!("add-br: {e:#}\n{}", sp.log()));
-
-    let topo = Topology::seed004();
-    let specs = topo.switches[0].ports.clone();
-    let containers: Vec<Container> = specs
-        .iter()
-        .map(|s| Container::create(s, None).expect("container"))
-        .collect();
-    for c in &containers {
-        let args = add_port_args("br-int", &c.host().name, c.lport(), &[]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ovs.vsctl_wait(&args)
-            .unwrap_or_else(|e| panic!("add-port: {e:#}\n{}", sp.log()));
-    }
-    ovn.nbctl(&["ls-add", "ls0"]).unwrap();
-    for s in &specs {
-        ovn.nbctl(&[
-            "lsp-add",
-            "ls0",
-            &s.name,
-            "--",
-            "lsp-set-addresses",
-            &s.name,
-            &s.addresses(),
-        ])
-        .unwrap();
-    }
-    ovn.nbctl(&["lb-add", "lb0", "10.0.0.100:80", "10.0.0.2:7777", "tcp"])
-        .unwrap();
-    ovn.nbctl(&["ls-lb-add", "ls0", "lb0"]).unwrap();
-    ovn.wait_hv()
-        .unwrap_or_else(|e| panic!("--wait=hv: {e:#}\n{}", sp.log()));
-    sp.check_running();
-    containers[0]
+    let mut bed = Bed::start("southpaw-hv", &Topology::seed004(), |ovn| {
+        ovn.nbctl(&["lb-add", "lb0", "10.0.0.100:80", "10.0.0.2:7777", "tcp"])
+            .unwrap();
+        ovn.nbctl(&["ls-lb-add", "ls0", "lb0"]).unwrap();
+    });
+    let (port0, port1) = (bed.port("port0"), bed.port("port1"));
+    port0
         .netns()
         .ip(&[
             "neigh",
             "add",
             "10.0.0.100",
             "lladdr",
-            &specs[1].mac,
+            &port1.spec().mac,
             "dev",
             "eth0",
         ])
         .expect("static neighbour for the VIP");
 
-    let reply = python_tcp_exchange_to(
-        &containers[1],
-        &containers[0],
-        (specs[1].ip(), 7777),
-        ("10.0.0.100", 80),
-    )
-    .unwrap_or_else(|e| panic!("TCP to the VIP: {e:#}\n{}", sp.log()));
+    let reply = python_tcp_exchange_to(port1, port0, (port1.spec().ip(), 7777), ("10.0.0.100", 80))
+        .unwrap_or_else(|e| panic!("TCP to the VIP: {e:#}\n{}", bed.sp.log()));
     assert_eq!(reply, "HELLO FROM PORT0");
 
-    assert!(
-        sp.terminate(),
-        "southpaw did not exit cleanly:\n{}",
-        sp.log()
-    );
-    let log = sp.log();
-    let stats = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("stats:"))
-        .unwrap_or_default();
-    eprintln!("{stats}");
-    assert!(stats.contains("recirculations="), "{log}");
+    let stats = bed.finish();
+    assert!(stats.contains("recirculations="), "{stats}");
 }
