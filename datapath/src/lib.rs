@@ -7,6 +7,11 @@
 //!
 //! Invariants on the per-packet path: no allocation, no lock, no syscall, no log line;
 //! every drop is counted under its reason.
+//!
+//! Not yet: more than one worker (each worker opens queue 0 of every port, so queues must
+//! be split before `--workers` > 1 means anything), tunnel encap/decap (a `Tunnel` action
+//! is a counted drop), controller actions (DHCP, DNS, MAC learning: counted drops), the
+//! DPDK backend, and `sctp_abort {}` packets.
 
 // Parsing, header rewrites, flow caches and counters (dpcache helper).
 pub mod counters;

@@ -13,6 +13,10 @@
 //! Invariants: parsing and compiling never panic on any input; a flow that fails is
 //! skipped and reported with its table, priority, uuid and text.
 //!
+//! Not yet: incremental compilation (a change recompiles every datapath), FDB and
+//! `chk_lb_aff`/`chk_ecmp_nh` state (those checks answer 0), port-range tries in the
+//! classifier, and re-sorting subtables by hit count.
+//!
 //! Parsing entry points: [`parse_match`] and [`parse_actions`], both taking a [`Symtab`]
 //! (build once with [`Symtab::ovn`]). Errors are [`ParseError`]s naming offset and token.
 //! [`Expr::annotate`] expands predicates and adds field prerequisites; [`action_prereqs`]
