@@ -54,3 +54,26 @@ macro_rules! skip_unless_root {
         }
     };
 }
+
+/// The `southpaw` binary that integration tests run: `$SOUTHPAW_BIN`, else the one built in
+/// the same target directory as the running test (`<target>/<profile>/deps/<test>` →
+/// `<target>/<profile>/southpaw`). Panics with the fix when it is missing: `cargo test`
+/// does not build it, `cargo build --bin southpaw` (or `scripts/test`) does.
+pub fn southpaw_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
+        return std::path::PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("southpaw"))
+        .expect("target directory layout");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
+         or set SOUTHPAW_BIN",
+        bin.display()
+    );
+    bin
+}

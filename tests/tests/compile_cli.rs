@@ -5,31 +5,12 @@
 //! Runs the built binary: `cargo build --bin southpaw` first (same target dir), or set
 //! `SOUTHPAW_BIN`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
+use testbed::southpaw_bin;
 use testbed::topo::Topology;
 use testbed::{skip_unless_root, OvnSandbox};
-
-fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
 
 fn compile_json(topo: &Topology) -> Value {
     let ovn = OvnSandbox::start().expect("OVN sandbox");

@@ -5,30 +5,12 @@
 //!
 //! Runs the built binary (`cargo build --bin southpaw` first, or set `SOUTHPAW_BIN`).
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use testbed::proc::wait_until;
+use testbed::southpaw_bin;
 use testbed::{skip_unless_root, OvnSandbox, OvsDb};
-
-fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first, or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
 
 #[test]
 fn standalone_needs_flags() {

@@ -15,29 +15,11 @@ use std::time::Duration;
 
 use testbed::ovs::add_port_args;
 use testbed::proc::wait_until;
+use testbed::southpaw_bin;
 use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Topology};
 
 const CHASSIS: &str = "southpaw-hv";
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
 
 /// `southpaw run --db <ovs>` as a child; SIGTERM + reap on drop.
 struct Southpaw {

@@ -6,32 +6,12 @@
 //! `SOUTHPAW_BIN=/path/to/southpaw`. The test fails with that hint if it cannot find it.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use testbed::names::{owner_pid, DIR_PREFIX};
 use testbed::netns::list_netns;
 use testbed::skip_unless_root;
-
-fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    // <target>/<profile>/deps/sandbox_cli-<hash> -> <target>/<profile>/southpaw
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
+use testbed::southpaw_bin;
 
 /// Asserts nothing created by process `pid` is left: namespaces, root links, temp
 /// directories, or processes whose command line names its directories.

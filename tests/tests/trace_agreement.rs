@@ -44,6 +44,7 @@ use testbed::{skip_unless_root, OvnSandbox};
 #[path = "trace_agreement/gen.rs"]
 mod gen;
 use gen::{gen_cases, read_net, Case, Net};
+use testbed::southpaw_bin;
 
 /// Agreement rate (percent of microflows) below which the test fails: the measured rate
 /// (99.0%) minus a hair. Every remaining disagreement above is on ovn-trace's side.
@@ -63,25 +64,6 @@ const TOPOLOGIES: &[&str] = &[
     "10-misc.sh",
     "12-templates-routes.sh",
 ];
-
-fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
 
 fn topo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("topologies")

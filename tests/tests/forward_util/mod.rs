@@ -8,28 +8,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use testbed::proc::wait_until;
+pub use testbed::southpaw_bin;
 use testbed::{Container, OvsDb};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-pub fn southpaw_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
-}
 
 /// `southpaw run --db <ovs> --stats-interval 1` as a child; SIGTERM + reap on drop.
 pub struct Southpaw {
