@@ -34,6 +34,7 @@ pub mod ovn_trace;
 pub mod ovs;
 pub mod peer;
 pub mod proc;
+pub mod southpaw;
 pub mod topo;
 
 pub use container::{Container, Ping};
@@ -42,6 +43,7 @@ pub use ovn::{OvnSandbox, SandboxOptions};
 pub use ovs::OvsDb;
 pub use peer::{OvsPeer, PeerOptions, PortKind};
 pub use proc::is_root;
+pub use southpaw::{southpaw_bin, Southpaw};
 pub use topo::{PortSpec, Topology};
 
 /// Returns from the calling test (after saying why) unless running as root.
@@ -53,27 +55,4 @@ macro_rules! skip_unless_root {
             return;
         }
     };
-}
-
-/// The `southpaw` binary that integration tests run: `$SOUTHPAW_BIN`, else the one built in
-/// the same target directory as the running test (`<target>/<profile>/deps/<test>` →
-/// `<target>/<profile>/southpaw`). Panics with the fix when it is missing: `cargo test`
-/// does not build it, `cargo build --bin southpaw` (or `scripts/test`) does.
-pub fn southpaw_bin() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("SOUTHPAW_BIN") {
-        return std::path::PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("southpaw"))
-        .expect("target directory layout");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bin southpaw` first (same CARGO_TARGET_DIR), \
-         or set SOUTHPAW_BIN",
-        bin.display()
-    );
-    bin
 }

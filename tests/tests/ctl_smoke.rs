@@ -11,57 +11,16 @@
 #[path = "forward_util/mod.rs"]
 mod forward_util;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use forward_util::{southpaw_bin, TIMEOUT};
+use forward_util::TIMEOUT;
 use serde_json::Value;
 use testbed::ovs::add_port_args;
 use testbed::proc::wait_until;
-use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Topology};
+use testbed::{skip_unless_root, southpaw_bin, Container, OvnSandbox, OvsDb, Southpaw, Topology};
 
 const CHASSIS: &str = "southpaw-ctl-hv";
-
-/// `southpaw run --ctl PATH` as a child, logging to a file; SIGTERM on drop.
-struct Run {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Run {
-    fn start(ovs: &OvsDb, ctl: &Path, log: &Path) -> Run {
-        let file = std::fs::File::create(log).expect("log file");
-        let child = Command::new(southpaw_bin())
-            .args(["run", "--db", &ovs.remote(), "--ctl"])
-            .arg(ctl)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file)
-            .spawn()
-            .expect("start southpaw run");
-        Run {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill() on the pid of our own unreaped child: the pid cannot be reused.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let done = wait_until("southpaw to exit", TIMEOUT, || Ok(self.child.try_wait()?));
-        if done.is_err() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `southpaw ctl --ctl PATH --json ARGS...`, parsed; panics with stderr on failure.
 fn ctl(path: &Path, args: &[&str]) -> Value {
@@ -137,7 +96,11 @@ fn ctl_commands_on_seed004() {
     let sock = dir.path().join("southpaw.ctl");
     // A stale socket file from a dead southpaw is replaced.
     drop(std::os::unix::net::UnixListener::bind(&sock).expect("stale socket"));
-    let sp = Run::start(&ovs, &sock, &dir.path().join("southpaw.log"));
+    let sp = Southpaw::start(
+        &ovs,
+        &dir.path().join("southpaw.log"),
+        &["--ctl", sock.to_str().expect("utf-8 path")],
+    );
     wait_until("the control socket", TIMEOUT, || {
         let live = std::os::unix::net::UnixStream::connect(&sock).is_ok();
         Ok(live.then_some(()))

@@ -11,9 +11,9 @@
 #[path = "forward_util/mod.rs"]
 mod forward_util;
 
-use forward_util::{python_tcp_exchange, Southpaw};
+use forward_util::python_tcp_exchange;
 use testbed::ovs::add_port_args;
-use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Topology};
+use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Southpaw, Topology};
 
 const CHASSIS: &str = "southpaw-hv";
 
@@ -26,7 +26,7 @@ fn seed004_ping_and_tcp_through_southpaw() {
         .expect("set OVN host keys");
     let logdir = tempfile::tempdir().expect("tempdir");
     let log = logdir.path().join("southpaw.log");
-    let mut sp = Southpaw::start(&ovs, &log);
+    let mut sp = Southpaw::start(&ovs, &log, forward_util::STATS);
 
     ovs.vsctl_wait(&["add-br", "br-int"])
         .unwrap_or_else(|e| panic!("add-br: {e:#}\n{}", sp.log()));

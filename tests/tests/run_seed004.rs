@@ -9,83 +9,15 @@
 //! Runs the built binary: `cargo build --bin southpaw` first (same target dir), or set
 //! `SOUTHPAW_BIN`. Needs root (namespaces, veths).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use testbed::ovs::add_port_args;
 use testbed::proc::wait_until;
-use testbed::southpaw_bin;
+use testbed::Southpaw;
 use testbed::{skip_unless_root, Container, OvnSandbox, OvsDb, Topology};
 
 const CHASSIS: &str = "southpaw-hv";
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `southpaw run --db <ovs>` as a child; SIGTERM + reap on drop.
-struct Southpaw {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Southpaw {
-    fn start(ovs: &OvsDb, log: &Path) -> Southpaw {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("southpaw log file");
-        let child = Command::new(southpaw_bin())
-            .args(["run", "--db", &ovs.remote(), "--workers", "2"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file)
-            .spawn()
-            .expect("start southpaw run");
-        Southpaw {
-            child: Some(child),
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits for the exit; returns whether it exited successfully.
-    fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // SAFETY: kill() on the pid of our own unreaped child: the pid cannot be reused.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let status = wait_until("southpaw to exit after SIGTERM", TIMEOUT, || {
-            Ok(child.try_wait()?)
-        });
-        match status {
-            Ok(s) => s.success(),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                false
-            }
-        }
-    }
-
-    fn check_running(&mut self) {
-        let c = self.child.as_mut().expect("southpaw running");
-        if let Ok(Some(status)) = c.try_wait() {
-            panic!("southpaw exited ({status}); log:\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for Southpaw {
-    fn drop(&mut self) {
-        self.terminate();
-    }
-}
 
 fn zone(ovs: &OvsDb, lport: &str) -> String {
     ovs.vsctl(&[
@@ -122,7 +54,7 @@ fn seed004_walkthrough_with_southpaw_run() {
         .expect("set OVN host keys");
     let logdir = tempfile::tempdir().expect("tempdir");
     let log = logdir.path().join("southpaw.log");
-    let mut sp = Southpaw::start(&ovs, &log);
+    let mut sp = Southpaw::start(&ovs, &log, &["--workers", "2"]);
 
     // Seed 004, with waiting: these return only once southpaw wrote cur_cfg.
     ovs.vsctl_wait(&["add-br", "br-int"])
@@ -227,7 +159,7 @@ fn seed004_walkthrough_with_southpaw_run() {
         ovn.chassis_uuid(CHASSIS).unwrap().as_deref(),
         Some(ch.as_str())
     );
-    let mut sp = Southpaw::start(&ovs, &log);
+    let mut sp = Southpaw::start(&ovs, &log, &["--workers", "2"]);
     ovn.wait_hv()
         .unwrap_or_else(|e| panic!("--wait=hv after southpaw restart: {e:#}\n{}", sp.log()));
     sp.check_running();

@@ -2,101 +2,18 @@
 //! between two containers with python3 one-liners.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use testbed::proc::wait_until;
-pub use testbed::southpaw_bin;
+use testbed::Southpaw;
 use testbed::{Container, OvsDb};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `southpaw run --db <ovs> --stats-interval 1` as a child; SIGTERM + reap on drop.
-pub struct Southpaw {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Southpaw {
-    pub fn start(ovs: &OvsDb, log: &Path) -> Southpaw {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("southpaw log file");
-        let child = Command::new(southpaw_bin())
-            .args(["run", "--db", &ovs.remote(), "--stats-interval", "1"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file)
-            .spawn()
-            .expect("start southpaw run");
-        Southpaw {
-            child: Some(child),
-            log: log.to_path_buf(),
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The last log line containing `marker` for which `ok` holds, waiting up to `timeout`
-    /// for one to appear.
-    pub fn wait_log_line(
-        &self,
-        marker: &str,
-        timeout: Duration,
-        ok: impl Fn(&str) -> bool,
-    ) -> Option<String> {
-        wait_until("southpaw log line", timeout, || {
-            Ok(self
-                .log()
-                .lines()
-                .rev()
-                .find(|l| l.contains(marker) && ok(l))
-                .map(str::to_string))
-        })
-        .ok()
-    }
-
-    /// SIGTERM, then waits for the exit; returns whether it exited successfully.
-    pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // SAFETY: kill() on the pid of our own unreaped child: the pid cannot be reused.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let status = wait_until("southpaw to exit after SIGTERM", TIMEOUT, || {
-            Ok(child.try_wait()?)
-        });
-        match status {
-            Ok(s) => s.success(),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                false
-            }
-        }
-    }
-
-    pub fn check_running(&mut self) {
-        let c = self.child.as_mut().expect("southpaw running");
-        if let Ok(Some(status)) = c.try_wait() {
-            panic!("southpaw exited ({status}); log:\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for Southpaw {
-    fn drop(&mut self) {
-        self.terminate();
-    }
-}
+/// `southpaw run` arguments for the forwarding tests: a stats line every second.
+pub const STATS: &[&str] = &["--stats-interval", "1"];
 
 const PY: &str = "/usr/bin/python3";
 
@@ -182,7 +99,7 @@ impl Bed {
         ovs.set_ovn_host(chassis, &ovn.sb_remote(), "127.0.0.1")
             .expect("set OVN host keys");
         let logdir = tempfile::tempdir().expect("tempdir");
-        let sp = Southpaw::start(&ovs, &logdir.path().join("southpaw.log"));
+        let sp = Southpaw::start(&ovs, &logdir.path().join("southpaw.log"), STATS);
         ovs.vsctl_wait(&["add-br", "br-int"])
             .unwrap_or_else(|e| panic!("add-br: {e:#}\n{}", sp.log()));
         topo.apply(&ovn, |_| {}).expect("write the topology");
