@@ -5,6 +5,9 @@ mod cmd;
 mod ctl_server;
 mod dataplane;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

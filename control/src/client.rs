@@ -151,6 +151,8 @@ pub struct Connection {
     last_rx: Instant,
     probe_sent: Option<Instant>,
     buf: Vec<u8>,
+    /// The last `recv` returned a message, so the decoder may hold another complete one.
+    maybe_more: bool,
 }
 
 impl Connection {
@@ -176,12 +178,24 @@ impl Connection {
             last_rx: Instant::now(),
             probe_sent: None,
             buf: vec![0; 64 * 1024],
+            maybe_more: false,
         })
     }
 
     /// The remote's name.
     pub fn remote(&self) -> &str {
         &self.remote
+    }
+
+    /// The socket, for waiting on several connections at once (see [`crate::session::wait_any`]).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.stream)
+    }
+
+    /// True when received bytes or queued notifications wait to be processed, so a caller
+    /// must not block on the socket before polling this connection.
+    pub fn has_buffered(&self) -> bool {
+        !self.pending.is_empty() || self.maybe_more
     }
 
     /// Sets the inactivity probe interval (`None` disables probing).
@@ -230,9 +244,10 @@ impl Connection {
                         self.send(&reply)?;
                         continue;
                     }
+                    self.maybe_more = true;
                     return Ok(Some(m));
                 }
-                Ok(None) => {}
+                Ok(None) => self.maybe_more = false,
                 Err(e) => return Err(Error::Protocol(format!("{}: {e}", self.remote))),
             }
             let now = Instant::now();

@@ -93,6 +93,14 @@ pub struct Daemon<D: Dataplane> {
     registered: bool,
 }
 
+/// How long a session that [`crate::wait::wait_any`] found ready may do I/O in one step
+/// (it returns earlier as soon as a whole update has been applied).
+const IO_SLICE: Duration = Duration::from_millis(5);
+
+/// How long a recompile waits for the workers to adopt the previous epoch, so that its
+/// acknowledgement is not delayed by the recompile (see `Daemon::await_adoption`).
+const ADOPTION_GRACE: Duration = Duration::from_millis(20);
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -177,16 +185,27 @@ impl<D: Dataplane> Daemon<D> {
         self.shutdown();
     }
 
-    /// One round of the loop (blocks at most about twice `opts.poll`).
+    /// One round of the loop (blocks at most about `opts.poll`, or `opts.ack_poll` while
+    /// an epoch awaits adoption).
     pub fn step(&mut self) {
         let tick = self.last_full.elapsed() >= Duration::from_secs(1);
         if tick {
             self.last_full = Instant::now();
         }
-        self.step_ovs(tick);
+        // Wait for whichever DB speaks first, then serve only those that have work (and all
+        // on the once-a-second tick, which also drives their inactivity probes).
+        let ready =
+            crate::wait::wait_any(&[self.ovs.as_ref(), self.sb.as_ref()], self.poll_interval());
+        self.step_ovs(tick, ready[0] || tick);
         self.update_config();
-        self.step_sb();
+        self.step_sb(ready[1] || tick);
+        // Acknowledge what the workers adopted since the last step before a recompile can
+        // hold this thread (otherwise `--wait=hv` waits for the next compile too).
         let reconciled = self.dirty || tick;
+        if reconciled {
+            self.await_adoption(ADOPTION_GRACE);
+        }
+        self.acknowledge(false);
         if reconciled {
             self.dirty = false;
             self.reconcile();
@@ -206,13 +225,17 @@ impl<D: Dataplane> Daemon<D> {
         }
     }
 
-    fn step_ovs(&mut self, tick: bool) {
-        let poll = self.poll_interval();
+    fn step_ovs(&mut self, tick: bool, io: bool) {
         let Some(ovs) = &mut self.ovs else {
             return;
         };
         let mut changed = tick;
-        for ev in ovs.run_once(poll) {
+        let events = if io {
+            ovs.run_once(IO_SLICE)
+        } else {
+            Vec::new()
+        };
+        for ev in events {
             match ev {
                 Event::Connected { remote, .. } => {
                     info!("connected to Open_vSwitch DB at {remote}");
@@ -290,15 +313,16 @@ impl<D: Dataplane> Daemon<D> {
         }
     }
 
-    fn step_sb(&mut self) {
-        let poll = self.poll_interval();
+    fn step_sb(&mut self, io: bool) {
         let Some(sbs) = &mut self.sb else {
-            if self.ovs.is_none() {
-                std::thread::sleep(self.opts.poll);
-            }
             return;
         };
-        for ev in sbs.run_once(poll) {
+        let events = if io {
+            sbs.run_once(IO_SLICE)
+        } else {
+            Vec::new()
+        };
+        for ev in events {
             match ev {
                 Event::Connected {
                     remote, resumed, ..
@@ -385,6 +409,7 @@ impl<D: Dataplane> Daemon<D> {
             transact(sbs, ops, "port encap update");
         }
         // Conditions depend on the rows they bring: iterate until they stop changing.
+        let mut view_changed = false;
         for _ in 0..8 {
             let dps = sb::local_datapaths(sbs.replica(), Some(ch), &name, &lports);
             let view = LocalView {
@@ -398,6 +423,7 @@ impl<D: Dataplane> Daemon<D> {
                 break;
             }
             self.view = view;
+            view_changed = true;
             for (table, conds) in sb::conditions(&self.view, cfg.monitor_all) {
                 if self.applied_conditions.get(&table) == Some(&conds) {
                     continue;
@@ -410,16 +436,38 @@ impl<D: Dataplane> Daemon<D> {
             }
         }
         merge_changes(&mut self.changes, sbs.take_changes());
-        let mut snap = SbSnapshot::build(sbs.replica(), &name, Some(ch), &self.view.datapaths);
-        snap.local_ports = ifaces
+        let local_ports: BTreeMap<String, (String, Option<i64>)> = ifaces
             .iter()
             .map(|i| (i.lport.clone(), (i.name.clone(), i.ofport)))
             .collect();
-        snap.ct_zones = self.update_zones(&cfg, &snap, &lports);
-        if snap == *self.snapshot {
+        let sb_changes = std::mem::take(&mut self.changes);
+        let prev = self.snapshot.clone();
+        let sb_same = sb_changes.is_empty() && !view_changed && prev.chassis == Some(ch);
+        let snap = if sb_same {
+            // No Southbound row changed since the last snapshot (the common case on the
+            // once-a-second tick and on Open_vSwitch updates): skip rebuilding and comparing
+            // the whole snapshot; only the local ports and zones can differ.
+            let zones = self.update_zones(&cfg, &prev, &lports);
+            if local_ports == prev.local_ports && zones == prev.ct_zones {
+                return;
+            }
+            let mut snap = (*prev).clone();
+            snap.local_ports = local_ports;
+            snap.ct_zones = zones;
+            snap
+        } else {
+            let Some(sbs) = self.sb.as_ref() else {
+                return;
+            };
+            let mut snap = SbSnapshot::build(sbs.replica(), &name, Some(ch), &self.view.datapaths);
+            snap.local_ports = local_ports;
+            snap.ct_zones = self.update_zones(&cfg, &snap, &lports);
+            snap
+        };
+        if snap == *prev {
             return;
         }
-        let changed = snap.changed_since(&self.snapshot, &std::mem::take(&mut self.changes));
+        let changed = snap.changed_since(&prev, &sb_changes);
         let snap = Arc::new(snap);
         let epoch = self.dataplane.apply(snap.clone(), &changed);
         let (flows, dps) = snap.local_flow_counts();
@@ -495,6 +543,19 @@ impl<D: Dataplane> Daemon<D> {
             );
         }
         zones.all().clone()
+    }
+
+    /// Waits (at most `grace`) until the workers adopted every published epoch. Workers
+    /// adopt between batches, typically within microseconds; a short wait here lets the
+    /// acknowledgement go out before the next compile occupies this thread.
+    fn await_adoption(&self, grace: Duration) {
+        let Some((last, _)) = self.pending.last() else {
+            return;
+        };
+        let deadline = Instant::now() + grace;
+        while self.dataplane.adopted() < *last && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// Acts on what the dataplane has adopted: nb_cfg, `up`, `ovn-installed`.

@@ -38,6 +38,7 @@ pub mod row;
 pub mod schema;
 pub mod session;
 pub mod update;
+pub mod wait;
 
 pub use client::{Condition, Connection, MonitorMethod, MonitorReply, MonitorRequest};
 pub use datum::{Atom, Datum, Uuid};

@@ -63,6 +63,7 @@ use crate::jsonrpc::{excerpt, DEFAULT_MAX_MESSAGE};
 use crate::ops::{Condition, Op};
 use crate::remote::Remote;
 use crate::replica::{Changes, Replica};
+pub use crate::wait::WaitHint;
 
 /// Configuration of a [`Session`].
 #[derive(Clone, Debug)]
@@ -199,6 +200,19 @@ impl Session {
     /// The monitor method in use, if connected.
     pub fn method(&self) -> Option<MonitorMethod> {
         self.conn.as_ref().map(|(_, m)| *m)
+    }
+
+    /// What [`wait_any`] waits for: `Ready` when `run_once` has work without waiting,
+    /// `Fd` to wait for the socket (at most until the given instant: probes, reconnects).
+    pub fn wait_hint(&self) -> WaitHint {
+        if !self.events.is_empty() {
+            return WaitHint::Ready;
+        }
+        match &self.conn {
+            Some((c, _)) if c.has_buffered() => WaitHint::Ready,
+            Some((c, _)) => WaitHint::Fd(c.raw_fd()),
+            None => WaitHint::Until(self.next_attempt),
+        }
     }
 
     /// Does I/O for at most `timeout` (less when events happen) and returns the events.
