@@ -7,18 +7,40 @@
 //! core 1). southpaw: `southpaw run` ([`plane::start_southpaw`]), one worker, which pins
 //! itself to the last CPU (core 1 on this 2-core machine).
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use southpaw_bench::cp::plane;
+use testbed::proc::run;
 use testbed::{
     Container, Netns, OvnSandbox, OvsPeer, PeerOptions, PortKind, PortSpec, Topology, VethPair,
 };
 
-use crate::plane;
 use crate::traffic::{self, Endpoint, Pktgen};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The load balancer of `conntrack-lb-64b-pps`: a UDP VIP on `ls0` (ClusterIP style: the
+/// VIP is no port's address) ...
+const LB_VIP: &str = "10.0.0.100";
+/// ... and its backends, all addresses of `port1` (its own and three more), so that the one
+/// sink on `port1` counts every delivered packet whichever backend the LB picked.
+const LB_BACKENDS: [&str; 4] = ["10.0.0.2", "10.0.0.11", "10.0.0.12", "10.0.0.13"];
+/// pktgen's UDP destination port (its default) and the VIP's port.
+const LB_PORT: u16 = 9;
+/// Flows (source ports) of the LB scenario, so that the LB spreads them over the backends.
+const LB_FLOWS: u32 = 64;
+
+/// One scenario's number on one plane, with a remark for the table when there is one.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    pub scenario: Scenario,
+    pub value: f64,
+    pub note: Option<String>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -32,6 +54,7 @@ pub enum Scenario {
     L2Flows,
     L3,
     Conntrack,
+    ConntrackLb,
     Tcp1,
     Tcp8,
 }
@@ -42,6 +65,7 @@ impl Scenario {
         Scenario::L2Flows,
         Scenario::L3,
         Scenario::Conntrack,
+        Scenario::ConntrackLb,
         Scenario::Tcp1,
         Scenario::Tcp8,
     ];
@@ -52,6 +76,7 @@ impl Scenario {
             Scenario::L2Flows => "l2-64b-10k-flows-pps",
             Scenario::L3 => "l3-64b-pps",
             Scenario::Conntrack => "conntrack-64b-pps",
+            Scenario::ConntrackLb => "conntrack-lb-64b-pps",
             Scenario::Tcp1 => "tcp-1-stream",
             Scenario::Tcp8 => "tcp-8-streams",
         }
@@ -126,11 +151,40 @@ impl Up {
     fn containers(&self) -> &[Container] {
         match self {
             Up::Ovs { containers, .. } => containers,
-            Up::Southpaw { plane, .. } => match plane.as_ref() {
-                plane::Plane::Southpaw { _containers, .. } => _containers,
-                plane::Plane::Ovs { .. } => &[],
-            },
+            Up::Southpaw { plane, .. } => plane.containers(),
         }
+    }
+
+    /// The backends the load balancer picked for connections to `vip`: the reply source
+    /// of every conntrack entry whose original destination is `vip`, from the plane's own
+    /// conntrack (`ovs-appctl dpctl/dump-conntrack`; `southpaw ctl dump-conntrack`; both
+    /// print entries in the same `udp,orig=(...),reply=(...)` form).
+    fn lb_backends(&self, bin: &Path, vip: &str) -> Result<BTreeSet<String>> {
+        let text = match self {
+            Up::Ovs { _peer, .. } => _peer.appctl(&["dpctl/dump-conntrack"])?,
+            Up::Southpaw { plane, .. } => {
+                let plane::Plane::Southpaw { sp, .. } = plane.as_ref() else {
+                    anyhow::bail!("southpaw plane without its process");
+                };
+                let mut cmd = Command::new(bin);
+                cmd.args(["--log", "warn", "ctl", "--ctl"])
+                    .arg(sp.ctl_path())
+                    .args(["--json", "dump-conntrack"])
+                    .stdin(Stdio::null());
+                let v: serde_json::Value = serde_json::from_str(&run(&mut cmd)?)
+                    .context("southpaw ctl dump-conntrack --json")?;
+                v["connections"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e["entry"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        Ok(backends_of(&text, vip))
     }
 
     fn check_running(&mut self) -> Result<()> {
@@ -147,13 +201,20 @@ pub fn measure(
     bin: &Path,
     scenarios: &[Scenario],
     secs: u32,
-) -> Result<Vec<(Scenario, f64)>> {
+) -> Result<Vec<Measurement>> {
     let who = match kind {
         Kind::Ovs => "ovn-controller + ovs-vswitchd (AF_XDP, 1 PMD)",
         Kind::Southpaw => "southpaw run",
     };
     eprintln!("== {who} ==");
     let mut out = Vec::new();
+    let mut put = |scenario, value, note| {
+        out.push(Measurement {
+            scenario,
+            value,
+            note,
+        })
+    };
     let on_seed = |s: &Scenario| !matches!(s, Scenario::L3);
     if scenarios.iter().any(on_seed) {
         let ovn = OvnSandbox::start()?;
@@ -191,9 +252,10 @@ pub fn measure(
                 }
                 _ => continue,
             };
-            out.push((s, v));
+            put(s, v, None);
         }
-        if scenarios.contains(&Scenario::Conntrack) {
+        let stateful = [Scenario::Conntrack, Scenario::ConntrackLb];
+        if stateful.iter().any(|s| scenarios.contains(s)) {
             ovn.nbctl(&[
                 "--wait=hv",
                 "acl-add",
@@ -203,7 +265,32 @@ pub fn measure(
                 "ip4 && udp",
                 "allow-related",
             ])?;
-            out.push((Scenario::Conntrack, pps(Scenario::Conntrack, &l2(1))?));
+        }
+        if scenarios.contains(&Scenario::Conntrack) {
+            warm_up(&l2(1))?;
+            put(Scenario::Conntrack, pps(Scenario::Conntrack, &l2(1))?, None);
+        }
+        if scenarios.contains(&Scenario::ConntrackLb) {
+            add_load_balancer(&ovn, &ports[1])?;
+            let to = Endpoint {
+                ip: LB_VIP,
+                ..Endpoint::of(&c[1])
+            };
+            let p = Pktgen { to, ..l2(LB_FLOWS) };
+            warm_up(&p)?;
+            let v = pps(Scenario::ConntrackLb, &p)?;
+            let used = up.lb_backends(bin, LB_VIP)?;
+            eprintln!(
+                "{}: backends in conntrack: {used:?}",
+                Scenario::ConntrackLb.name()
+            );
+            let note = if used.is_empty() {
+                eprintln!("WARNING: the load balancer did not act on this plane: row invalid");
+                "NO conntrack entry to the VIP: LB not applied, row invalid".to_string()
+            } else {
+                format!("{}/{} backends used", used.len(), LB_BACKENDS.len())
+            };
+            put(Scenario::ConntrackLb, v, Some(note));
         }
         up.check_running()?;
     }
@@ -229,10 +316,52 @@ pub fn measure(
             secs,
         };
         warm_up(&p)?;
-        out.push((Scenario::L3, pps(Scenario::L3, &p)?));
+        put(Scenario::L3, pps(Scenario::L3, &p)?, None);
         up.check_running()?;
     }
     Ok(out)
+}
+
+/// The load balancer of `conntrack-lb-64b-pps` on `ls0`: `backend`'s port gets the extra
+/// backend addresses, then `lb0` (UDP, [`LB_VIP`] to [`LB_BACKENDS`]) is attached to the
+/// switch, `--wait=hv`.
+fn add_load_balancer(ovn: &OvnSandbox, backend: &PortSpec) -> Result<()> {
+    let addresses = std::iter::once(backend.mac.as_str())
+        .chain(LB_BACKENDS)
+        .collect::<Vec<_>>()
+        .join(" ");
+    anyhow::ensure!(
+        LB_BACKENDS.contains(&backend.ip()),
+        "{} is not among the LB backends",
+        backend.ip()
+    );
+    ovn.nbctl(&["lsp-set-addresses", &backend.name, &addresses])?;
+    let vip = format!("{LB_VIP}:{LB_PORT}");
+    let backends = LB_BACKENDS
+        .iter()
+        .map(|b| format!("{b}:{LB_PORT}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    ovn.nbctl(&["lb-add", "lb0", &vip, &backends, "udp"])?;
+    ovn.nbctl(&["--wait=hv", "ls-lb-add", "ls0", "lb0"])?;
+    Ok(())
+}
+
+/// The reply-direction source addresses (the backends after DNAT) of the conntrack entries
+/// in `text` whose original destination is `vip`.
+fn backends_of(text: &str, vip: &str) -> BTreeSet<String> {
+    let to_vip = format!(",dst={vip},");
+    text.lines()
+        .filter_map(|l| {
+            let (orig, reply) = l.split_once("reply=(")?;
+            if !orig.contains(&to_vip) {
+                return None;
+            }
+            let src = reply.strip_prefix("src=")?;
+            let end = src.find([',', ')'])?;
+            Some(src[..end].to_string())
+        })
+        .collect()
 }
 
 /// One untimed second of the same traffic right after the plane started (first-packet
@@ -279,4 +408,24 @@ pub fn ceiling(bin: &Path, secs: u32) -> Result<f64> {
     eprintln!("ceiling: sent {tx:.0} pps, delivered {rx:.0} pps");
     drop(pair);
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_conntrack_dumps() {
+        let text = "udp,orig=(src=10.0.0.1,dst=10.0.0.100,sport=1024,dport=9),\
+                    reply=(src=10.0.0.11,dst=10.0.0.1,sport=9,dport=1024),zone=1,mark=2\n\
+                    udp,orig=(src=10.0.0.1,dst=10.0.0.100,sport=1025,dport=9),\
+                    reply=(src=10.0.0.2,dst=10.0.0.1,sport=9,dport=1025),zone=1\n\
+                    udp,orig=(src=10.0.0.1,dst=10.0.0.11,sport=1024,dport=9),\
+                    reply=(src=10.0.0.11,dst=10.0.0.1,sport=9,dport=1024),zone=2\n\
+                    udp,orig=(src=10.0.0.1,dst=10.0.0.2,sport=1024,dport=9),\
+                    reply=(src=10.0.0.2,dst=10.0.0.1,sport=9,dport=1024)";
+        let got: Vec<String> = backends_of(text, "10.0.0.100").into_iter().collect();
+        assert_eq!(got, ["10.0.0.11", "10.0.0.2"]);
+        assert!(backends_of(text, "10.0.0.10").is_empty());
+    }
 }

@@ -1,9 +1,12 @@
 //! The comparison rows (issue 7 shape `{"scenario", "metric", "unit", "ovs", "southpaw",
 //! "ratio"}`), with the ratio oriented so that above 1 always favours southpaw: rates are
-//! `southpaw / ovs`, times `ovs / southpaw`. Also the machine description, the import of
-//! `cp_bench`'s rows and the Markdown table.
+//! `southpaw / ovs`, times `ovs / southpaw`. Also the machine description, the
+//! control-plane rows (measured in this run, or imported from `cp_bench`'s file) and the
+//! Markdown table.
 
 use std::path::Path;
+
+use southpaw_bench::cp::{report::median, Outcome};
 
 /// One metric measured on both planes.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,8 +91,42 @@ pub fn from_json(v: &serde_json::Value) -> Vec<Row> {
         .collect()
 }
 
-/// `wait-hv-port-add` and `full-compile` medians from `cp_bench`'s JSON, if the file is
-/// there (times: lower is better). Says on stderr what it did.
+/// The control-plane rows of this run: the medians of `wait-hv-port-add`,
+/// `wait-hv-acl-add` (`reps` samples each) and `full-compile` (`compile_reps` samples), in
+/// ms (times: lower is better).
+pub fn control_plane(o: &Outcome, reps: u32, compile_reps: u32) -> Vec<Row> {
+    let of = |n| format!("median of {n}");
+    let (ol, sl) = (&o.ovs.lat, &o.southpaw.lat);
+    vec![
+        Row::new(
+            "wait-hv-port-add",
+            &of(reps),
+            "ms",
+            median(&ol.port_hv),
+            median(&sl.port_hv),
+            false,
+        ),
+        Row::new(
+            "wait-hv-acl-add",
+            &of(reps),
+            "ms",
+            median(&ol.acl_hv),
+            median(&sl.acl_hv),
+            false,
+        ),
+        Row::new(
+            "full-compile",
+            &of(compile_reps),
+            "ms",
+            o.ovs.compile_ms,
+            o.southpaw.compile_ms,
+            false,
+        ),
+    ]
+}
+
+/// `wait-hv-port-add`, `wait-hv-acl-add` and `full-compile` medians from `cp_bench`'s
+/// JSON, if the file is there (times: lower is better). Says on stderr what it did.
 pub fn import_control_plane(path: &Path) -> Vec<Row> {
     let Ok(text) = std::fs::read_to_string(path) else {
         eprintln!(
@@ -107,7 +144,7 @@ pub fn import_control_plane(path: &Path) -> Vec<Row> {
         .filter(|r| {
             matches!(
                 r["scenario"].as_str(),
-                Some("wait-hv-port-add" | "full-compile")
+                Some("wait-hv-port-add" | "wait-hv-acl-add" | "full-compile")
             ) && r["metric"].as_str() == Some("median")
         })
         .filter_map(|r| {
@@ -119,7 +156,10 @@ pub fn import_control_plane(path: &Path) -> Vec<Row> {
                 r["southpaw"].as_f64()?,
                 false,
             );
-            row.note = Some("imported from control-plane.json (cp_bench), not re-run".into());
+            row.note = Some(format!(
+                "imported from {} (cp_bench), not re-run",
+                path.file_name().map_or("?".into(), |n| n.to_string_lossy())
+            ));
             Some(row)
         })
         .collect();
@@ -147,14 +187,6 @@ pub fn machine() -> String {
         .map(|k| k.trim().to_string())
         .unwrap_or_else(|_| "unknown kernel".into());
     format!("nproc {nproc}, {cpu}, kernel {kernel}")
-}
-
-/// The 1-minute load average.
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
 }
 
 /// The Markdown table.

@@ -17,7 +17,7 @@ use testbed::ovs::add_port_args;
 use testbed::proc::{run, wait_until};
 use testbed::{Container, OvnSandbox, OvsDb, OvsPeer, PeerOptions, PortKind, PortSpec};
 
-use crate::report::median;
+use super::report::median;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 pub const OVS_CHASSIS: &str = "bench-ovs";
@@ -27,13 +27,13 @@ pub const SP_CHASSIS: &str = "bench-southpaw";
 pub enum Plane {
     Ovs {
         // Containers go before the peer whose namespace holds their host sides.
-        _containers: Vec<Container>,
+        containers: Vec<Container>,
         peer: Box<OvsPeer>,
     },
     Southpaw {
-        _containers: Vec<Container>,
+        containers: Vec<Container>,
         sp: SouthpawProc,
-        _ovs: OvsDb,
+        _ovs: Box<OvsDb>,
     },
 }
 
@@ -58,7 +58,7 @@ pub fn start_ovs(ovn: &OvnSandbox, ports: &[PortSpec]) -> Result<(Plane, f64)> {
     peer.check_running()?;
     Ok((
         Plane::Ovs {
-            _containers: containers,
+            containers,
             peer: Box::new(peer),
         },
         ms,
@@ -102,15 +102,22 @@ pub fn start_southpaw(
     sp.check_running()?;
     Ok((
         Plane::Southpaw {
-            _containers: containers,
+            containers,
             sp,
-            _ovs: ovs,
+            _ovs: Box::new(ovs),
         },
         ms,
     ))
 }
 
 impl Plane {
+    /// The containers bound to this plane, in the order of the ports it was started with.
+    pub fn containers(&self) -> &[Container] {
+        match self {
+            Plane::Ovs { containers, .. } | Plane::Southpaw { containers, .. } => containers,
+        }
+    }
+
     /// Errors (with the log) if a daemon of the plane has exited.
     pub fn check_running(&mut self) -> Result<()> {
         match self {
@@ -230,17 +237,22 @@ pub fn southpaw_bin(arg: Option<PathBuf>) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// `southpaw run --db <ovs>` as a child process; SIGTERM and reap on drop.
+/// `southpaw run --db <ovs> --ctl <log>.ctl` as a child process (its control socket next to
+/// its log, so that several runs never share the default path); SIGTERM and reap on drop.
 pub struct SouthpawProc {
     child: Option<Child>,
     log: PathBuf,
+    ctl: PathBuf,
 }
 
 impl SouthpawProc {
     fn start(bin: &Path, ovs: &OvsDb, log: &Path) -> Result<SouthpawProc> {
         let file = std::fs::File::create(log).with_context(|| format!("{}", log.display()))?;
+        let ctl = log.with_extension("ctl");
         let child = Command::new(bin)
             .args(["run", "--db", &ovs.remote()])
+            .arg("--ctl")
+            .arg(&ctl)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -250,7 +262,13 @@ impl SouthpawProc {
         Ok(SouthpawProc {
             child: Some(child),
             log: log.to_path_buf(),
+            ctl,
         })
+    }
+
+    /// The control socket for `southpaw ctl --ctl PATH`.
+    pub fn ctl_path(&self) -> &Path {
+        &self.ctl
     }
 
     /// The last 30 lines of its log.
