@@ -7,7 +7,11 @@
 //! One [`Conntrack`] is shared by the workers. [`DpView`] is what `southpaw ctl` sees of
 //! all this (through the control server).
 //!
-//! Not yet: incremental compilation (every snapshot recompiles everything), more than one
+//! Compiles are incremental at the flow level: a [`CompileCache`] keeps each flow's parse
+//! and per-datapath compile while its text and the names it looked up are unchanged; the
+//! classifiers and port tables are still rebuilt whole on every snapshot.
+//!
+//! Not yet: more than one
 //! worker sharing ports (each worker opens queue 0 of every local interface, so only one
 //! worker is started whatever `--workers` says).
 
@@ -24,12 +28,15 @@ use datapath::dataplane::{DpPublisher, DpSnapshot, XdpOpener};
 use datapath::io::PortStats;
 use datapath::worker::{self, WorkerConfig, WorkerStats};
 use datapath::xdp::XdpAttachMode;
+use pipeline::compile::CompileCache;
 use pipeline::Symtab;
 
 /// Compiles snapshots and feeds AF_XDP workers.
 pub struct XdpDataplane {
     publisher: DpPublisher,
     symtab: Arc<Symtab>,
+    /// What the previous compile can lend the next (see `pipeline::compile::CompileCache`).
+    cache: CompileCache,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     stats: Vec<Arc<WorkerStats>>,
@@ -94,6 +101,7 @@ impl XdpDataplane {
         Ok(XdpDataplane {
             publisher,
             symtab: Arc::new(Symtab::ovn()),
+            cache: CompileCache::new(),
             stop,
             workers: vec![h],
             stats: vec![st],
@@ -140,12 +148,23 @@ impl Dataplane for XdpDataplane {
     fn apply(&mut self, snapshot: Arc<SbSnapshot>, _changed: &ChangedSet) -> u64 {
         let t = Instant::now();
         let model = control::to_model::to_model(&snapshot, None);
-        let compiled = Arc::new(pipeline::compile::compile(&model, self.symtab.clone()));
+        let t_model = t.elapsed();
+        let compiled = Arc::new(pipeline::compile::compile_cached(
+            &model,
+            self.symtab.clone(),
+            &mut self.cache,
+        ));
         let local = snapshot
             .local_ports
             .iter()
             .map(|(lport, (netdev, _))| (lport.as_str(), netdev.as_str()));
+        let t_compile = t.elapsed();
         let (snap, skipped) = DpSnapshot::new(compiled.clone(), local);
+        log::debug!(
+            "dataplane: model {t_model:?}, compile {:?}, snapshot {:?}",
+            t_compile - t_model,
+            t.elapsed() - t_compile
+        );
         if !skipped.is_empty() {
             log::debug!("local interfaces with no local binding yet: {skipped:?}");
         }
@@ -153,10 +172,12 @@ impl Dataplane for XdpDataplane {
         let epoch = self.publisher.publish(snap.clone());
         *self.view.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = (epoch, snap);
         log::info!(
-            "dataplane: epoch {epoch}: {} flows compiled ({} rejected) in {:?}",
+            "dataplane: epoch {epoch}: {} flows compiled ({} rejected) in {:?} ({} flow compiles reused, {} redone)",
             compiled.n_flows(),
             compiled.rejected.len(),
-            t.elapsed()
+            t.elapsed(),
+            self.cache.stats().build_reused,
+            self.cache.stats().built,
         );
         epoch
     }

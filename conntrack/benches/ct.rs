@@ -1,8 +1,9 @@
 //! Conntrack costs per packet: established lookups (UDP and TCP, original and reply
-//! direction), new-connection commits, and SNAT commits.
+//! direction), new-connection commits, and SNAT commits. The `_batch` rows run the same
+//! packets through `execute_batch` in bursts of 64, as the datapath receives them.
 
 use conntrack::{
-    proto, tcp_flags as F, Addr, Config, Conntrack, CtArgs, Nat, NatRange, PacketMeta,
+    proto, tcp_flags as F, Addr, Config, Conntrack, CtArgs, CtResult, Nat, NatRange, PacketMeta,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -79,6 +80,23 @@ fn established(c: &mut Criterion) {
                 black_box(ct.execute(&pkts[k], &look, 1))
             })
         });
+        if n == 1 << 20 {
+            // Per packet: each iteration is a burst of BURST lookups.
+            let argv = [look; BURST];
+            let mut out = [CtResult::default(); BURST];
+            let mut k = 0usize;
+            c.bench_function("established_udp_lookup_1M_batch", |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    for _ in 0..iters.div_ceil(BURST as u64) {
+                        k = (k + BURST) % (pkts.len() - BURST);
+                        ct.execute_batch(&pkts[k..k + BURST], &argv, 1, &mut out);
+                        black_box(&out);
+                    }
+                    t.elapsed()
+                })
+            });
+        }
     }
     // TCP established, pure ACKs (no data) in both directions.
     let ct = Conntrack::new(Config::default());
@@ -112,13 +130,25 @@ fn established(c: &mut Criterion) {
     });
 }
 
-/// Time `iters` commits of distinct connections into a fresh table.
-fn commits(iters: u64, args: CtArgs, cfg: &Config) -> Duration {
+const BURST: usize = 64;
+
+/// Time `iters` commits of distinct connections into a fresh table, one by one or in
+/// bursts.
+fn commits(iters: u64, args: CtArgs, cfg: &Config, batch: bool) -> Duration {
     let ct = Conntrack::new(cfg.clone());
     let pkts: Vec<PacketMeta> = (0..iters as u32).map(nth_udp).collect();
+    let argv = [args; BURST];
+    let mut out = [CtResult::default(); BURST];
     let t = Instant::now();
-    for p in &pkts {
-        black_box(ct.execute(p, &args, 0));
+    if batch {
+        for p in pkts.chunks(BURST) {
+            ct.execute_batch(p, &argv, 0, &mut out);
+            black_box(&out);
+        }
+    } else {
+        for p in &pkts {
+            black_box(ct.execute(p, &args, 0));
+        }
     }
     t.elapsed()
 }
@@ -129,7 +159,10 @@ fn new_connections(c: &mut Criterion) {
         ..Config::default()
     };
     c.bench_function("new_connection_commit", |b| {
-        b.iter_custom(|n| commits(n, commit(), &cfg))
+        b.iter_custom(|n| commits(n, commit(), &cfg, false))
+    });
+    c.bench_function("new_connection_commit_batch", |b| {
+        b.iter_custom(|n| commits(n, commit(), &cfg, true))
     });
     let nat = CtArgs {
         nat: Some(Nat::Src(NatRange {
@@ -141,7 +174,10 @@ fn new_connections(c: &mut Criterion) {
         ..commit()
     };
     c.bench_function("new_connection_snat_commit", |b| {
-        b.iter_custom(|n| commits(n, nat, &cfg))
+        b.iter_custom(|n| commits(n, nat, &cfg, false))
+    });
+    c.bench_function("new_connection_snat_commit_batch", |b| {
+        b.iter_custom(|n| commits(n, nat, &cfg, true))
     });
 }
 

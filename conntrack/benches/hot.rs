@@ -2,10 +2,12 @@
 //! operation do not depend on what else the machine runs, unlike wall time):
 //!
 //! `cargo bench -p conntrack --bench hot --no-run`, then
-//! `perf stat -e cycles,instructions <binary> lookup256|lookup4k|lookup1m|commit|commit4k|commit_warm|snat|fill10m`.
-//! Prints wall-clock ns per operation too.
+//! `perf stat -e cycles,instructions <binary> lookup256|lookup4k|lookup1m|tcp4k|commit|commit4k|commit_warm|snat|snat_warm|fill10m`.
+//! Prints wall-clock ns per operation too. The lookup, commit and snat modes also come
+//! as `<mode>_batch`: the same packets through [`Conntrack::execute_batch`] in bursts of
+//! 64, as the datapath receives them.
 
-use conntrack::{proto, Addr, Config, Conntrack, CtArgs, Nat, NatRange, PacketMeta};
+use conntrack::{proto, Addr, Config, Conntrack, CtArgs, CtResult, Nat, NatRange, PacketMeta};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -34,8 +36,35 @@ fn nth_udp(i: u32) -> PacketMeta {
     }
 }
 
+const BURST: usize = 64;
+
+/// Run every packet of `pkts` (repeated to `ops` packets) through the tracker, one by
+/// one or in bursts.
+fn run(ct: &Conntrack, pkts: &[PacketMeta], args: &CtArgs, ops: u64, batch: bool) {
+    if !batch {
+        for k in 0..ops {
+            black_box(ct.execute(&pkts[(k % pkts.len() as u64) as usize], args, 1));
+        }
+        return;
+    }
+    let argv = [*args; BURST];
+    let mut out = [CtResult::default(); BURST];
+    let mut k = 0u64;
+    while k < ops {
+        let at = (k % pkts.len() as u64) as usize;
+        let m = BURST.min(pkts.len() - at).min((ops - k) as usize);
+        ct.execute_batch(&pkts[at..at + m], &argv[..m], 1, &mut out[..m]);
+        black_box(&out);
+        k += m as u64;
+    }
+}
+
 fn main() {
-    let what = std::env::args().nth(1).unwrap_or_else(|| "lookup4k".into());
+    let arg = std::env::args().nth(1).unwrap_or_else(|| "lookup4k".into());
+    let (what, batch) = match arg.strip_suffix("_batch") {
+        Some(w) => (w.to_string(), true),
+        None => (arg.clone(), false),
+    };
     let commit = CtArgs {
         zone: 1,
         commit: true,
@@ -67,8 +96,39 @@ fn main() {
             let ops = 20_000_000u64;
             cpu0 = thread_cpu();
             let t = Instant::now();
+            run(&ct, &pkts, &look, ops, batch);
+            (ops, t.elapsed())
+        }
+        "tcp4k" => {
+            // 4096 established TCP connections, pure ACKs alternating both directions
+            // (the criterion bench's established_tcp_ack_lookup).
+            let tcp = |src: u32, sp, dst: u32, dp, flags, seq, ack| PacketMeta {
+                src: Addr::from_v4_u32(src),
+                dst: Addr::from_v4_u32(dst),
+                sport: sp,
+                dport: dp,
+                proto: proto::TCP,
+                tcp_flags: flags,
+                tcp_seq: seq,
+                tcp_ack: ack,
+                tcp_win: 65535,
+                ..Default::default()
+            };
+            let (a, s) = (0x0a00_0001, 0x0a00_0002);
+            let (syn, ack) = (0x02, 0x10);
+            let mut pkts = Vec::new();
+            for p in 0..4096u16 {
+                ct.execute(&tcp(a, p, s, 80, syn, 100, 0), &commit, 0);
+                ct.execute(&tcp(s, 80, a, p, syn | ack, 900, 101), &look, 0);
+                ct.execute(&tcp(a, p, s, 80, ack, 101, 901), &commit, 0);
+                pkts.push(tcp(a, p, s, 80, ack, 101, 901));
+                pkts.push(tcp(s, 80, a, p, ack, 901, 101));
+            }
+            let ops = 20_000_000u64;
+            cpu0 = thread_cpu();
+            let t = Instant::now();
             for k in 0..ops {
-                black_box(ct.execute(&pkts[(k % u64::from(n)) as usize], &look, 1));
+                black_box(ct.execute(&pkts[(k % pkts.len() as u64) as usize], &look, 1));
             }
             (ops, t.elapsed())
         }
@@ -101,9 +161,30 @@ fn main() {
             ct.flush(None);
             cpu0 = thread_cpu();
             let t = Instant::now();
+            run(&ct, &pkts, &commit, u64::from(ops), batch);
+            (u64::from(ops), t.elapsed())
+        }
+        "snat_warm" => {
+            // Steady-state SNAT commits: slots, index buckets, remote references and
+            // port pools already exist (filled, then flushed).
+            let args = CtArgs {
+                nat: Some(Nat::Src(NatRange {
+                    addr_min: Addr::from_v4_u32(0xcb00_7100),
+                    addr_max: Addr::from_v4_u32(0xcb00_71ff),
+                    port_min: 1024,
+                    port_max: 65535,
+                })),
+                ..commit
+            };
+            let ops = 2_000_000u32;
+            let pkts: Vec<_> = (0..ops).map(nth_udp).collect();
             for p in &pkts {
-                black_box(ct.execute(p, &commit, 0));
+                ct.execute(p, &args, 0);
             }
+            ct.flush(None);
+            cpu0 = thread_cpu();
+            let t = Instant::now();
+            run(&ct, &pkts, &args, u64::from(ops), batch);
             (u64::from(ops), t.elapsed())
         }
         "commit" | "snat" => {
@@ -124,9 +205,7 @@ fn main() {
             let pkts: Vec<_> = (0..ops).map(nth_udp).collect();
             cpu0 = thread_cpu();
             let t = Instant::now();
-            for p in &pkts {
-                black_box(ct.execute(p, &args, 0));
-            }
+            run(&ct, &pkts, &args, u64::from(ops), batch);
             (u64::from(ops), t.elapsed())
         }
         "fill10m" => {
@@ -152,14 +231,14 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown mode {other:?}: lookup256, lookup4k, lookup1m, commit, commit4k, commit_warm, snat or fill10m"
+                "unknown mode {other:?}: lookup256, lookup4k, lookup1m, tcp4k, commit, commit4k, commit_warm, snat, snat_warm or fill10m (lookup*, commit, commit_warm, snat and snat_warm also as <mode>_batch)"
             );
             std::process::exit(2);
         }
     };
     let cpu = thread_cpu() - cpu0;
     println!(
-        "{what}: {ops} ops, {:.1} ns/op wall, {:.1} ns/op thread CPU",
+        "{arg}: {ops} ops, {:.1} ns/op wall, {:.1} ns/op thread CPU",
         t.as_nanos() as f64 / ops as f64,
         cpu.as_nanos() as f64 / ops as f64
     );

@@ -1,14 +1,14 @@
 //! Committing new connections: limits, NAT address and port choice, and insertion of
 //! both tuples so the reply tuple is unique in its zone.
 
-use crate::conn::{Conn, NatKind, ProtoState, NO_REMOTE};
+use crate::conn::{Conn, NatKind, ProtoState};
 use crate::nat::{Nat, NatRange, EPHEMERAL_PORTS};
 use crate::shard::{RemoteRef, Shard};
 use crate::table::{ct_state as S, rewrite_for, Conntrack, CtArgs, CtResult, Refused, Rewrite};
 
 /// What a successful commit reports: mark, label, original-direction rewrite, NAT kind.
 type Committed = (u32, u128, Rewrite, NatKind);
-use crate::tuple::{proto, Addr, PacketMeta, Tuple};
+use crate::tuple::{is_icmp, proto, PacketMeta, Tuple};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Why an insertion did not happen.
@@ -49,7 +49,7 @@ impl Conntrack {
     }
 
     fn refuse(&self, h: u64, zone: u16, why: Refused) -> CtResult {
-        let mut g = self.shards[self.shard_of(h)].0.lock();
+        let mut g = self.shards[self.shard_of(h)].lock();
         match why {
             Refused::TableFull => g.stats.refused_full += 1,
             Refused::ZoneFull => g.stats.refused_zone += 1,
@@ -63,20 +63,7 @@ impl Conntrack {
     }
 
     fn new_conn(&self, t: Tuple, proto_state: ProtoState, args: &CtArgs, now: u64) -> Conn {
-        let mut c = Conn {
-            orig: t,
-            nat_addr: Addr::default(),
-            nat_port: 0,
-            expires: 0,
-            label: [0, 0],
-            mark: 0,
-            proto: proto_state,
-            nat: NatKind::None,
-            remote: NO_REMOTE,
-            reply_local: false,
-            seen_reply: false,
-            lease: None,
-        };
+        let mut c = Conn::new(t, proto_state);
         if let Some((v, m)) = args.mark {
             c.mark = v & m;
         }
@@ -178,7 +165,8 @@ impl Conntrack {
                     ..*args
                 };
                 if let Some(mut f) = self.find(&t, h) {
-                    if let Some(r) = self.hit(&mut f, pkt, &hit_args, now) {
+                    let mut r = CtResult::default();
+                    if self.hit(&mut f, pkt, &hit_args, now, &mut r) {
                         return r;
                     }
                 }
@@ -200,10 +188,12 @@ impl Conntrack {
         kind: NatKind,
         range: &NatRange,
     ) -> Result<Committed, Result<(), Refused>> {
-        let t = c.orig;
+        let t = c.orig();
         let ported = matches!(t.proto, proto::TCP | proto::UDP | proto::SCTP);
+        // An ICMP echo identifier takes a port's place on the source side only.
+        let id_nat = is_icmp(t.proto) && kind == NatKind::Src;
         let addr = range.pick_addr(h);
-        c.nat = kind;
+        c.set_nat(kind);
         let kept_port = if kind == NatKind::Src {
             t.sport
         } else {
@@ -218,25 +208,25 @@ impl Conntrack {
                 Ok(v) => return Ok(v),
                 Err((InsertErr::Exists, _)) => return Err(Ok(())),
                 Err((InsertErr::Taken, back)) => {
-                    if !(ported && kind == NatKind::Src && range.keeps_port()) {
+                    // SNAT may move the source port (or echo identifier) elsewhere.
+                    let movable = (ported && range.keeps_port()) || id_nat;
+                    if !(movable && kind == NatKind::Src) {
                         return Err(Err(Refused::NatExhausted));
                     }
                     c = back;
                 }
             }
         }
-        let (min, max) = if range.keeps_port() {
+        let (min, max) = if range.keeps_port() || !ported {
             EPHEMERAL_PORTS
         } else {
             (range.port_min, range.port_max)
         };
-        let pool = self.pools.get(t.zone, t.proto, addr);
         for _ in 0..NAT_ATTEMPTS {
-            let Some(lease) = pool.lease(min, max) else {
+            let Some(lease) = self.pools.lease(t.zone, t.proto, addr, min, max) else {
                 break;
             };
-            c.nat_port = lease.port();
-            c.lease = Some(lease);
+            c.set_lease(lease);
             match self.insert_parts(c, h) {
                 Ok(v) => return Ok(v),
                 Err((InsertErr::Exists, _)) => return Err(Ok(())),
@@ -249,9 +239,10 @@ impl Conntrack {
     /// Insert a NAT connection (any reply tuple); hands the entry back when refused.
     #[allow(clippy::result_large_err)]
     fn insert_parts(&self, mut c: Conn, h: u64) -> Result<Committed, (InsertErr, Conn)> {
-        let info = |c: &Conn| (c.mark, c.label(), rewrite_for(c, 0), c.nat);
+        let info = |c: &Conn| (c.mark, c.label(), rewrite_for(c, 0), c.nat());
         let reply = c.reply();
-        if reply == c.orig.reverse() {
+        let orig = c.orig();
+        if reply == orig.reverse() {
             // The translation changed nothing: one index entry serves both ways.
             let v = info(&c);
             self.insert_keep(c, h)?;
@@ -259,15 +250,17 @@ impl Conntrack {
         }
         let hr = reply.norm_hash(self.cfg.hash_seed);
         let (si, sr) = (self.shard_of(h), self.shard_of(hr));
+        // The reply tuple's bucket is a fresh miss: start it before taking the locks.
+        self.shards[sr].prefetch_bucket(hr);
         if si == sr {
-            let mut g = self.shards[si].0.lock();
-            if g.find(&c.orig, h).is_some() || g.find_remote(&c.orig).is_some() {
+            let mut g = self.shards[si].lock();
+            if g.taken(&orig, h) {
                 return Err((InsertErr::Exists, c));
             }
             if g.taken(&reply, hr) {
                 return Err((InsertErr::Taken, c));
             }
-            c.reply_local = true;
+            c.set_reply_local(true);
             let v = info(&c);
             g.insert(c);
             g.stats.committed += 1;
@@ -275,14 +268,16 @@ impl Conntrack {
         }
         // Two shards: lock in increasing order.
         let (first, second) = if si < sr { (si, sr) } else { (sr, si) };
-        let mut g1 = self.shards[first].0.lock();
-        let mut g2 = self.shards[second].0.lock();
+        let mut g1 = self.shards[first].lock();
+        let mut g2 = self.shards[second].lock();
         let (gi, gr) = if si < sr {
             (&mut *g1, &mut *g2)
         } else {
             (&mut *g2, &mut *g1)
         };
-        if gi.find(&c.orig, h).is_some() || gi.find_remote(&c.orig).is_some() {
+        // So is the remote reference it will write.
+        gr.prefetch_free_stub();
+        if gi.taken(&orig, h) {
             return Err((InsertErr::Exists, c));
         }
         if gr.taken(&reply, hr) {
@@ -290,14 +285,13 @@ impl Conntrack {
         }
         c.remote = sr as u16;
         let v = info(&c);
-        let (slot, gen) = gi.insert(c);
+        let slot = gi.insert(c);
         gi.stats.committed += 1;
         gr.insert_remote(
             reply,
             RemoteRef {
                 shard: si as u16,
                 slot,
-                gen,
             },
         );
         Ok(v)
@@ -305,18 +299,19 @@ impl Conntrack {
 
     /// Insert an entry whose reply tuple is the reverse of its original one.
     fn insert(&self, c: Conn, h: u64) -> Result<Committed, InsertErr> {
-        let v = (c.mark, c.label(), rewrite_for(&c, 0), c.nat);
+        let v = (c.mark, c.label(), rewrite_for(&c, 0), c.nat());
         self.insert_keep(c, h).map(|()| v).map_err(|(e, _)| e)
     }
 
     // The entry comes back on failure for another try; boxing it would allocate.
     #[allow(clippy::result_large_err)]
     fn insert_keep(&self, c: Conn, h: u64) -> Result<(), (InsertErr, Conn)> {
-        let mut g = self.shards[self.shard_of(h)].0.lock();
-        if g.find(&c.orig, h).is_some() || g.find_remote(&c.orig).is_some() {
+        let mut g = self.shards[self.shard_of(h)].lock();
+        let orig = c.orig();
+        if g.taken(&orig, h) {
             return Err((InsertErr::Exists, c));
         }
-        if g.taken(&c.orig.reverse(), h) {
+        if g.taken(&orig.reverse(), h) {
             return Err((InsertErr::Taken, c));
         }
         g.insert(c);

@@ -1,15 +1,19 @@
 //! A connection entry and the per-protocol state of UDP, ICMP, SCTP and other IP
 //! protocols (TCP lives in [`crate::tcp`]).
 //!
-//! An entry holds both tuples, so either direction resolves to it; the reply tuple is
-//! the reverse of the original one unless NAT changed it. Sizes matter here: ten
-//! million entries must fit in 2 GiB, so the label is two words (no 16-byte alignment)
-//! and flags are bytes.
+//! An entry stores the original tuple; the reply tuple is derived (the reverse of the
+//! original one, with the NAT address and port put in), so either direction resolves to
+//! it. Sizes matter here: an entry is exactly two cache lines (128 bytes, aligned), the
+//! first holding the packed tuple (with the flag bits in its spare byte), mark, expiry
+//! and the NAT port pool, the second the protocol state, label and NAT address. A NAT
+//! port is held as (pool, `nat_port`) and given back when the entry drops, as the
+//! [`PortLease`] it came from would.
 
 use crate::config::{Config, Timeouts, NS_PER_SEC};
-use crate::nat::PortLease;
+use crate::nat::{PortLease, PortPool};
 use crate::tcp::{TcpConn, TcpUpdate};
 use crate::tuple::{proto, Addr, PacketMeta, Tuple};
+use std::sync::Arc;
 
 /// UDP and other connectionless protocols: how much traffic has been seen.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,28 +64,105 @@ pub enum NatKind {
 
 pub(crate) const NO_REMOTE: u16 = u16::MAX;
 
-/// One tracked connection. `repr(C)` keeps what a hit touches (flags, mark, original
-/// tuple, protocol state, expiry) in the first 96 bytes, NAT details after.
-#[repr(C)]
-pub(crate) struct Conn {
-    pub nat: NatKind,
-    pub seen_reply: bool,
+/// Flag bits kept in the top byte of the entry's [`Key`].
+mod flag {
+    /// Low two bits: the [`super::NatKind`].
+    pub const NAT: u8 = 0x03;
+    pub const SEEN_REPLY: u8 = 0x04;
     /// The reply tuple has its own index entry in this shard (NAT changed it).
-    pub reply_local: bool,
-    /// Shard holding the reply tuple's index entry when it is not this entry's shard.
-    pub remote: u16,
+    pub const REPLY_LOCAL: u8 = 0x08;
+}
+
+/// A tuple packed into five words for a fast compare: source and destination address
+/// bytes, then ports, zone and protocol, with the entry's flag bits in the top byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key([u64; 5]);
+
+const FLAGS_SHIFT: u32 = 56;
+
+impl Key {
+    #[inline]
+    pub fn of(t: &Tuple) -> Key {
+        let (s0, s1) = t.src.words();
+        let (d0, d1) = t.dst.words();
+        Key([
+            s0,
+            s1,
+            d0,
+            d1,
+            u64::from(t.sport)
+                | u64::from(t.dport) << 16
+                | u64::from(t.zone) << 32
+                | u64::from(t.proto) << 48,
+        ])
+    }
+
+    /// Same tuple, flag bits aside.
+    #[inline]
+    fn same(&self, o: &Key) -> bool {
+        let m = (1u64 << FLAGS_SHIFT) - 1;
+        ((self.0[0] ^ o.0[0])
+            | (self.0[1] ^ o.0[1])
+            | (self.0[2] ^ o.0[2])
+            | (self.0[3] ^ o.0[3])
+            | ((self.0[4] ^ o.0[4]) & m))
+            == 0
+    }
+
+    #[inline]
+    fn tuple(&self) -> Tuple {
+        let w = self.0[4];
+        Tuple {
+            src: Addr::from_words(self.0[0], self.0[1]),
+            dst: Addr::from_words(self.0[2], self.0[3]),
+            sport: w as u16,
+            dport: (w >> 16) as u16,
+            zone: (w >> 32) as u16,
+            proto: (w >> 48) as u8,
+        }
+    }
+
+    #[inline]
+    fn flags(&self) -> u8 {
+        (self.0[4] >> FLAGS_SHIFT) as u8
+    }
+
+    #[inline]
+    fn set_flags(&mut self, f: u8) {
+        self.0[4] = (self.0[4] & ((1u64 << FLAGS_SHIFT) - 1)) | u64::from(f) << FLAGS_SHIFT;
+    }
+}
+
+/// One tracked connection: two cache lines, aligned. The first holds what a lookup
+/// compares (original tuple and flags) plus mark and expiry; the second the protocol
+/// state, label and NAT address. 10 million entries take 1.2 GiB.
+#[repr(C, align(64))]
+pub(crate) struct Conn {
+    key: Key,
+    pub mark: u32,
     /// The translated port (see [`Conn::reply`]); unused without NAT.
     pub nat_port: u16,
-    pub mark: u32,
-    pub orig: Tuple,
-    pub proto: ProtoState,
+    /// Shard holding the reply tuple's index entry when it is not this entry's shard.
+    pub remote: u16,
     /// Nanosecond timestamp after which the entry is dead.
     pub expires: u64,
+    /// The pool `nat_port` was leased from: the port goes back when the entry drops.
+    pool: Option<Arc<PortPool>>,
+    pub proto: ProtoState,
     pub label: [u64; 2],
     /// The translated address; unused without NAT.
     pub nat_addr: Addr,
-    /// The NAT port this connection holds; it goes back to its pool with the entry.
-    pub lease: Option<PortLease>,
+}
+
+const _: () = assert!(std::mem::size_of::<Conn>() == 128);
+const _: () = assert!(std::mem::size_of::<Option<Conn>>() == 128);
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(p) = self.pool.take() {
+            p.release(self.nat_port);
+        }
+    }
 }
 
 pub(crate) enum Update {
@@ -206,11 +287,86 @@ impl ProtoState {
 }
 
 impl Conn {
+    /// A fresh entry for `t`, without NAT, mark or label, not yet refreshed.
+    pub fn new(t: Tuple, proto: ProtoState) -> Conn {
+        Conn {
+            key: Key::of(&t),
+            mark: 0,
+            nat_port: 0,
+            remote: NO_REMOTE,
+            expires: 0,
+            pool: None,
+            proto,
+            label: [0, 0],
+            nat_addr: Addr::default(),
+        }
+    }
+
+    /// The original-direction tuple.
+    #[inline]
+    pub fn orig(&self) -> Tuple {
+        self.key.tuple()
+    }
+
+    #[inline]
+    pub fn zone(&self) -> u16 {
+        (self.key.0[4] >> 32) as u16
+    }
+
+    #[inline]
+    fn set_flag(&mut self, f: u8, on: bool) {
+        let v = self.key.flags();
+        self.key.set_flags(if on { v | f } else { v & !f });
+    }
+
+    #[inline]
+    pub fn nat(&self) -> NatKind {
+        match self.key.flags() & flag::NAT {
+            0 => NatKind::None,
+            1 => NatKind::Src,
+            _ => NatKind::Dst,
+        }
+    }
+
+    pub fn set_nat(&mut self, k: NatKind) {
+        let v = self.key.flags();
+        self.key.set_flags((v & !flag::NAT) | k as u8);
+    }
+
+    #[inline]
+    pub fn seen_reply(&self) -> bool {
+        self.key.flags() & flag::SEEN_REPLY != 0
+    }
+
+    /// The reply tuple has its own index entry in this shard.
+    #[inline]
+    pub fn reply_local(&self) -> bool {
+        self.key.flags() & flag::REPLY_LOCAL != 0
+    }
+
+    pub fn set_reply_local(&mut self, on: bool) {
+        self.set_flag(flag::REPLY_LOCAL, on);
+    }
+
+    /// Hold `lease` as this entry's translated port; a port held before goes back.
+    pub fn set_lease(&mut self, lease: PortLease) {
+        if let Some(p) = self.pool.take() {
+            p.release(self.nat_port);
+        }
+        if let Some((pool, port)) = lease.into_parts() {
+            self.nat_port = port;
+            self.pool = Some(pool);
+        }
+    }
+
     /// Apply a packet travelling in `dir` (0 original, 1 reply) and refresh the expiry.
+    #[inline]
     pub fn update(&mut self, dir: usize, pkt: &PacketMeta, cfg: &Config, now: u64) -> Update {
         let u = self.proto.update(dir, pkt, cfg);
         if let Update::Valid { .. } = u {
-            self.seen_reply |= dir == 1;
+            if dir == 1 {
+                self.set_flag(flag::SEEN_REPLY, true);
+            }
             self.refresh(&cfg.timeouts, now);
         }
         u
@@ -232,7 +388,7 @@ impl Conn {
     #[inline]
     pub fn tuple(&self, dir: usize) -> Tuple {
         if dir == 0 {
-            self.orig
+            self.orig()
         } else {
             self.reply()
         }
@@ -242,8 +398,8 @@ impl Conn {
     /// (SNAT) or destination (DNAT) put in. Derived, not stored, to keep entries small.
     #[inline]
     pub fn reply(&self) -> Tuple {
-        let mut x = self.orig;
-        match self.nat {
+        let mut x = self.orig();
+        match self.nat() {
             NatKind::None => {}
             NatKind::Src => {
                 x.src = self.nat_addr;
@@ -257,13 +413,13 @@ impl Conn {
         x.reverse()
     }
 
-    /// Which direction tuple `t` (whose reverse is `rev`) is of this entry.
+    /// Which direction tuple `t` (packed: `k`) is of this entry.
     #[inline]
-    pub fn direction(&self, t: &Tuple, rev: &Tuple) -> Option<usize> {
-        if self.orig == *t {
+    pub fn direction(&self, t: &Tuple, k: &Key) -> Option<usize> {
+        if self.key.same(k) {
             Some(0)
-        } else if self.nat == NatKind::None {
-            (self.orig == *rev).then_some(1)
+        } else if self.nat() == NatKind::None {
+            self.key.same(&Key::of(&t.reverse())).then_some(1)
         } else {
             (self.reply() == *t).then_some(1)
         }

@@ -2,7 +2,7 @@
 //! style, and memory accounting.
 
 use crate::conn::{Conn, NatKind};
-use crate::shard::{RemoteRef, Shard};
+use crate::shard::Shard;
 use crate::table::Conntrack;
 use crate::tuple::{is_icmp, proto, Tuple};
 use std::fmt;
@@ -26,14 +26,14 @@ pub struct CtEntry {
 impl CtEntry {
     fn of(c: &Conn) -> CtEntry {
         CtEntry {
-            orig: c.orig,
+            orig: c.orig(),
             reply: c.reply(),
-            zone: c.orig.zone,
+            zone: c.zone(),
             mark: c.mark,
             label: c.label(),
             state: c.proto.state_name(),
             expires: c.expires,
-            nat: c.nat,
+            nat: c.nat(),
         }
     }
 }
@@ -133,7 +133,7 @@ impl Conntrack {
                 break;
             }
             let si = self.sweep_next.fetch_add(1, Relaxed) % n;
-            let mut g = self.shards[si].0.lock();
+            let mut g = self.shards[si].lock();
             let before = dead.len();
             left = left.saturating_sub(g.sweep(left, |c| now >= c.expires, &mut dead));
             g.stats.expired += (dead.len() - before) as u64;
@@ -148,20 +148,20 @@ impl Conntrack {
         let mut removed = 0;
         let mut dead = Vec::new();
         for si in 0..self.shards.len() {
-            let mut g = self.shards[si].0.lock();
+            let mut g = self.shards[si].lock();
             let all = g.slots();
             g.sweep_cursor = 0;
-            g.sweep(all, |c| zone.is_none_or(|z| c.orig.zone == z), &mut dead);
+            g.sweep(all, |c| zone.is_none_or(|z| c.zone() == z), &mut dead);
             drop(g);
             removed += self.release_all(si, &mut dead);
         }
         removed
     }
 
-    fn release_all(&self, si: usize, dead: &mut Vec<(Conn, RemoteRef)>) -> usize {
+    fn release_all(&self, si: usize, dead: &mut Vec<(Conn, u32)>) -> usize {
         let n = dead.len();
-        for (c, r) in dead.drain(..) {
-            self.release(c, si, r.slot, r.gen);
+        for (c, slot) in dead.drain(..) {
+            self.release(c, si, slot);
         }
         n
     }
@@ -170,11 +170,11 @@ impl Conntrack {
     pub fn dump(&self, zone: Option<u16>) -> Vec<CtEntry> {
         let mut out = Vec::new();
         for sh in self.shards.iter() {
-            let g = sh.0.lock();
+            let g = sh.lock();
             out.extend(
                 g.iter()
                     .map(|(_, c)| c)
-                    .filter(|c| zone.is_none_or(|z| c.orig.zone == z))
+                    .filter(|c| zone.is_none_or(|z| c.zone() == z))
                     .map(CtEntry::of),
             );
         }
@@ -189,7 +189,7 @@ impl Conntrack {
             index_bytes: 0,
         };
         for sh in self.shards.iter() {
-            let g = sh.0.lock();
+            let g = sh.lock();
             m.slab_bytes += g.slab_bytes();
             m.index_bytes += g.index_bytes();
         }

@@ -1,10 +1,11 @@
 //! The per-shard hash index: open addressing with linear probing over 8-byte entries.
 //!
-//! An entry is the high 32 bits of the key's hash (its *tag*) and a 32-bit value (the
-//! slot number and direction bit). The home bucket is taken from the tag, so an entry
+//! An entry is the high 32 bits of the key's hash (its *tag*) and a 32-bit value (see
+//! [`crate::shard`]: a slot or remote-reference number and two flag bits). The home bucket is taken from the tag, so an entry
 //! can be moved without knowing its key: deletion shifts entries back (no tombstones)
-//! and growth never looks at the keys. A probe reads consecutive entries, eight to a cache line, and compares tags
-//! before looking at the slab, so a hit costs one index cache line and one entry.
+//! and growth never looks at the keys. A probe reads consecutive entries, eight to a
+//! cache line, and compares tags before looking at the slab, so a hit costs one index
+//! cache line and one entry.
 //! Load stays at most 3/4.
 
 const EMPTY: u64 = u64::MAX;
@@ -52,6 +53,32 @@ impl Index {
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    /// The first value whose tag matches `h`, keys unchecked (for prefetching).
+    #[inline]
+    pub fn first_tag_match(&self, h: u64) -> Option<u32> {
+        if self.tab.is_empty() {
+            return None;
+        }
+        let t = tag(h);
+        let mut i = self.home(t);
+        loop {
+            let e = self.tab[i];
+            if e == EMPTY {
+                return None;
+            }
+            if e >> 32 == t {
+                return Some(e as u32);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The table's address and mask: where the home bucket of a hash is, for a
+    /// prefetch by a thread that does not hold the lock (see [`bucket_addr`]).
+    pub fn raw(&self) -> (usize, usize) {
+        (self.tab.as_ptr() as usize, self.mask)
     }
 
     /// Add `v` under hash `h`.
@@ -125,6 +152,13 @@ impl Index {
     pub fn bytes(&self) -> usize {
         self.tab.len() * std::mem::size_of::<u64>()
     }
+}
+
+/// The address of the home bucket of hash `h` in a table whose [`Index::raw`] was
+/// `(base, mask)`. Only for prefetching: the table may be gone by now.
+#[inline]
+pub(crate) fn bucket_addr(base: usize, mask: usize, h: u64) -> usize {
+    base.wrapping_add((tag(h) as usize & mask) * std::mem::size_of::<u64>())
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! A sans-IO library: time is an argument, there are no threads or syscalls. It owns
 //! connection tracking by zone (5-tuple or ICMP id/type plus zone, both directions found
 //! by one lookup), the per-protocol state machines (TCP with sequence windows, UDP, ICMP,
-//! SCTP, other IP), NAT with port allocation handed out as RAII handles, load-balancer
-//! backend selection, and limits (global and per zone).
+//! SCTP, other IP), NAT with port (and ICMP echo identifier) allocation handed out as
+//! RAII handles, load-balancer backend selection, and limits (global and per zone).
 //!
 //! Invariants: a full table refuses new connections and counts them; established
 //! connections keep working. Expiry is incremental, never a stop-the-world sweep.
@@ -53,17 +53,26 @@
 //! `parking_lot::Mutex`, padded to its own cache lines. A lookup locks one shard for the
 //! hash probe and the state update (tens of nanoseconds); there is no global lock. The
 //! only shared atomics are the connection counts touched on commit and removal. A NAT
-//! reply tuple that hashes to another shard is found through a reference stored there
-//! (second, separate lock); a NAT commit locks two shards in increasing order. We chose
-//! sharded locks over lock-free reads because every hit writes (TCP windows, expiry), so
-//! readers would need per-entry locks anyway.
+//! reply tuple that hashes to another shard is found through a remote reference indexed
+//! there (second, separate lock); a NAT commit locks two shards in increasing order. We
+//! chose sharded locks over lock-free reads because every hit writes (TCP windows,
+//! expiry), so readers would need per-entry locks anyway.
+//!
+//! ## Bursts
+//! In a table much larger than the caches, a lookup is two dependent DRAM (and TLB)
+//! misses: the index bucket, then the entry. [`Conntrack::execute_batch`] takes a burst
+//! and, 16 packets at a time, prefetches every index bucket (through an index address
+//! each shard publishes, without its lock), then every entry (a short lock per packet),
+//! then runs the packets in order; the results are exactly those of `execute` one by one.
 //!
 //! ## Memory
-//! An entry is 152 bytes (`repr(C)`, hot fields first; the reply tuple is derived from the
-//! original one and the NAT binding, not stored). Each shard indexes entries with an
-//! open-addressing table of 8-byte (hash tag, slot) pairs at most 3/4 full, and grows its
-//! slab in 1024-entry chunks rather than by doubling. The `memory_per_connection` test
-//! measures about 160 to 175 bytes per connection, so 10 million fit in 2 GiB.
+//! An entry is two aligned cache lines (128 bytes): the packed original tuple with the
+//! flag bits, mark, expiry and NAT port pool in the first (what a lookup compares), the
+//! protocol state, label and NAT address in the second. The reply tuple is derived from
+//! the original one and the NAT binding, not stored. Each shard indexes entries and
+//! remote references with one open-addressing table of 8-byte (hash tag, value) pairs at
+//! most 3/4 full, and grows its slab in 1024-entry chunks rather than by doubling. Ten
+//! million connections take about 141 bytes each (1.3 GiB; `benches/hot.rs fill10m`).
 //!
 //! ## Expiry
 //! Each entry stores its expiry time. A lookup that meets an expired entry removes it
@@ -74,17 +83,22 @@
 //! ## Costs
 //! `benches/hot.rs` reports thread CPU per operation (wall time on a shared machine
 //! misleads). On the 2-vCPU development VM under load: an established lookup costs about
-//! 47 ns with the table in cache (256 entries) and 68 ns at 4096 entries; at a million
-//! entries it is bound by 2 to 3 cache and TLB misses (about 0.5 us there). A commit
-//! costs about 100 ns in cache; an SNAT commit adds a port lease and a second shard.
+//! 45 ns with the table in cache (256 entries) and 65 ns at 4096 entries; at a million
+//! entries about 0.5 us one by one (two dependent misses, each with a TLB walk) and
+//! 0.13 us per packet in bursts. A commit costs about 90 ns in cache and 0.3 to 0.4 us
+//! into a table of two million (0.15 to 0.3 us in bursts); an SNAT commit 0.7 to 0.9 us.
 //!
 //! ## Not yet
 //! IP fragments are reported invalid (no reassembly); no ALGs (FTP/TFTP); TCP window
 //! tracking ignores SACK; timeout policies are per tracker, not per zone. A dump copies
 //! each shard while holding its lock. The global and per-zone connection counts are
 //! shared atomics touched on every commit and removal. NAT port pools (8 KiB each) are
-//! kept once created.
+//! kept once created. Entries and indexes live on 4 KiB pages: huge pages would cut
+//! the TLB part of a miss (measured: about a quarter off a burst at a million entries).
+//! The remote-reference slab and the index grow by doubling (a copy under the shard
+//! lock).
 
+mod batch;
 mod commit;
 pub mod config;
 mod conn;

@@ -6,13 +6,17 @@
 //! the entry is dropped, whatever removed it (expiry, flush, reset, reopen). Because a
 //! leased port is unique per (zone, protocol, address), the reply tuple it produces is
 //! unique in the zone. Translations that keep the original port are checked against the
-//! connection index instead.
+//! connection index instead. An ICMP echo identifier plays the source port's part: SNAT
+//! keeps it when the translated tuple is free and otherwise leases another one from the
+//! pool of (zone, ICMP, address), as Linux does (so two inside hosts can ping the same
+//! server with the same identifier through one address).
 //!
 //! Lock order: a pool's lock is a leaf; it is taken with or without a shard lock held,
-//! and nothing is locked while holding it. Pools are created on first use and kept (one
-//! 8 KiB bitmap per NAT address in use).
+//! and nothing is locked while holding it. The map of pools is locked only to find (or
+//! create) a pool and lease from it, never with a shard lock held. Pools are created on
+//! first use and kept (one 8 KiB bitmap per NAT address in use).
 
-use crate::tuple::{mix, Addr};
+use crate::tuple::{mix, Addr, FastBuild};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,7 +70,7 @@ impl NatRange {
     }
 }
 
-/// Ports SNAT falls back to when the original source port is taken.
+/// Ports (and ICMP echo identifiers) SNAT falls back to when the original one is taken.
 pub const EPHEMERAL_PORTS: (u16, u16) = (1024, 65535);
 
 /// The NAT part of a `ct` action.
@@ -94,8 +98,12 @@ pub struct PortPool {
 }
 
 /// A NAT port held by a connection; dropping it returns the port to its pool.
+///
+/// A connection entry keeps the pool and the port apart (the port is also its
+/// translated port) and gives the port back when it drops, as the lease would.
 pub struct PortLease {
-    pool: Arc<PortPool>,
+    /// `None` only once the parts were handed over ([`PortLease::into_parts`]).
+    pool: Option<Arc<PortPool>>,
     port: u16,
 }
 
@@ -103,15 +111,18 @@ impl PortLease {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// The pool and the port, for an owner that returns the port itself
+    /// ([`PortPool::release`]). `None` only for a lease already taken apart.
+    pub(crate) fn into_parts(mut self) -> Option<(Arc<PortPool>, u16)> {
+        Some((self.pool.take()?, self.port))
+    }
 }
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        let mut b = self.pool.bits.lock();
-        let (w, bit) = (usize::from(self.port) / 64, self.port % 64);
-        if b.used[w] & (1 << bit) != 0 {
-            b.used[w] &= !(1u64 << bit);
-            b.in_use -= 1;
+        if let Some(p) = self.pool.take() {
+            p.release(self.port);
         }
     }
 }
@@ -130,6 +141,16 @@ impl PortPool {
                 cursor: 0,
                 in_use: 0,
             }),
+        }
+    }
+
+    /// Give back a port leased from this pool (a no-op if it is not leased).
+    pub(crate) fn release(&self, port: u16) {
+        let mut b = self.bits.lock();
+        let (w, bit) = (usize::from(port) / 64, port % 64);
+        if b.used[w] & (1 << bit) != 0 {
+            b.used[w] &= !(1u64 << bit);
+            b.in_use -= 1;
         }
     }
 
@@ -163,7 +184,7 @@ impl PortPool {
                 b.in_use += 1;
                 b.cursor = if p as u16 == max { min } else { p as u16 + 1 };
                 return Some(PortLease {
-                    pool: Arc::clone(self),
+                    pool: Some(Arc::clone(self)),
                     port: p as u16,
                 });
             } else {
@@ -189,34 +210,42 @@ const POOL_SHARDS: usize = 16;
 
 /// All port pools, sharded by key so NAT setups on different addresses do not contend.
 pub(crate) struct Pools {
-    maps: Vec<Mutex<HashMap<PoolKey, Arc<PortPool>>>>,
+    maps: Vec<Mutex<HashMap<PoolKey, Arc<PortPool>, FastBuild>>>,
 }
 
 impl Pools {
     pub fn new() -> Pools {
         Pools {
             maps: (0..POOL_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
         }
     }
 
-    pub fn get(&self, zone: u16, proto: u8, addr: Addr) -> Arc<PortPool> {
-        let (a, b) = addr.words();
+    fn map(&self, key: &PoolKey) -> &Mutex<HashMap<PoolKey, Arc<PortPool>, FastBuild>> {
+        let (a, b) = key.addr.words();
         let h = mix(
-            a ^ u64::from(zone) << 8 ^ u64::from(proto),
+            a ^ u64::from(key.zone) << 8 ^ u64::from(key.proto),
             b ^ 0x9e37_79b9_7f4a_7c15,
         );
-        let mut m = self.maps[h as usize % POOL_SHARDS].lock();
-        Arc::clone(
-            m.entry(PoolKey { zone, proto, addr })
-                .or_insert_with(|| Arc::new(PortPool::new())),
-        )
+        &self.maps[h as usize % POOL_SHARDS]
+    }
+
+    /// Lease a port in `min..=max` from the pool of (zone, protocol, address), creating
+    /// the pool on first use.
+    pub fn lease(&self, zone: u16, proto: u8, addr: Addr, min: u16, max: u16) -> Option<PortLease> {
+        let key = PoolKey { zone, proto, addr };
+        let mut m = self.map(&key).lock();
+        m.entry(key)
+            .or_insert_with(|| Arc::new(PortPool::new()))
+            .lease(min, max)
     }
 
     /// Ports leased on one address, for tests and stats.
     pub fn in_use(&self, zone: u16, proto: u8, addr: Addr) -> u32 {
-        self.get(zone, proto, addr).in_use()
+        let key = PoolKey { zone, proto, addr };
+        let m = self.map(&key).lock();
+        m.get(&key).map_or(0, |p| p.in_use())
     }
 }
 

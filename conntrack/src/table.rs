@@ -8,9 +8,9 @@
 use crate::config::Config;
 use crate::conn::{Conn, NatKind, Update, NO_REMOTE};
 use crate::nat::{Nat, Pools};
-use crate::shard::{RemoteRef, Shard, Stats};
+use crate::shard::{Hit, PaddedShard, RemoteRef, Shard, Stats};
 use crate::tuple::{is_icmp, proto, Addr, PacketMeta, Tuple};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::MutexGuard;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// ct_state bits as OVS numbers them (same values as `pipeline::flow::ct_state`).
@@ -91,15 +91,12 @@ impl CtResult {
 }
 
 #[repr(align(128))]
-pub(crate) struct PaddedShard(pub Mutex<Shard>);
-
-#[repr(align(128))]
 pub(crate) struct PaddedCount(pub AtomicU64);
 
 const INVALID_STRIPES: usize = 16;
 
 /// What a packet is to the tracker.
-enum Kind {
+pub(crate) enum Kind {
     /// Belongs to a connection by this tuple.
     Conn(Tuple),
     /// ICMP error about the connection of this (reversed inner) tuple.
@@ -129,7 +126,7 @@ fn is_icmp_error(p: u8, t: u8) -> bool {
     }
 }
 
-fn classify(pkt: &PacketMeta, zone: u16) -> Kind {
+pub(crate) fn classify(pkt: &PacketMeta, zone: u16) -> Kind {
     if pkt.fragment {
         return Kind::Invalid;
     }
@@ -188,7 +185,7 @@ pub(crate) fn rewrite_for(c: &Conn, dir: usize) -> Rewrite {
 }
 
 fn nat_bits(c: &Conn) -> u8 {
-    match c.nat {
+    match c.nat() {
         NatKind::None => 0,
         NatKind::Src => S::SNAT,
         NatKind::Dst => S::DNAT,
@@ -207,11 +204,11 @@ impl Conntrack {
     pub fn new(mut cfg: Config) -> Conntrack {
         let n = cfg.shards.clamp(1, 4096).next_power_of_two();
         cfg.shards = n;
+        // Slot numbers of a shard must fit the index's value bits.
+        cfg.max_connections = cfg.max_connections.min(crate::shard::MAX_SLOTS - 1);
         let seed = cfg.hash_seed;
         Conntrack {
-            shards: (0..n)
-                .map(|_| PaddedShard(Mutex::new(Shard::new(seed))))
-                .collect(),
+            shards: (0..n).map(|_| PaddedShard::new(seed)).collect(),
             mask: n - 1,
             count: AtomicU32::new(0),
             zone_count: (0..65536).map(|_| AtomicU32::new(0)).collect(),
@@ -263,7 +260,7 @@ impl Conntrack {
     pub fn stats(&self) -> Stats {
         let mut s = Stats::default();
         for sh in self.shards.iter() {
-            s.add(&sh.0.lock().stats);
+            s.add(&sh.lock().stats);
         }
         s.invalid += self.invalid.iter().map(|c| c.0.load(Relaxed)).sum::<u64>();
         s
@@ -276,43 +273,79 @@ impl Conntrack {
 
     /// Run one `ct` action on a packet at time `now` (nanoseconds, any fixed origin).
     pub fn execute(&self, pkt: &PacketMeta, args: &CtArgs, now: u64) -> CtResult {
+        let mut r = CtResult::default();
+        self.execute_into(pkt, args, now, &mut r);
+        r
+    }
+
+    /// [`Conntrack::execute`], writing the result into `out`.
+    #[inline]
+    pub(crate) fn execute_into(
+        &self,
+        pkt: &PacketMeta,
+        args: &CtArgs,
+        now: u64,
+        out: &mut CtResult,
+    ) {
         let zone = args.zone;
         match classify(pkt, zone) {
             Kind::Invalid => {
                 self.count_invalid(pkt);
-                CtResult::bits(zone, S::TRK | S::INV)
+                *out = CtResult::bits(zone, S::TRK | S::INV);
             }
-            Kind::Related(t) => self.related(pkt, &t, args, now),
+            Kind::Related(t) => *out = self.related(pkt, &t, args, now),
             Kind::Conn(t) => {
                 let h = t.norm_hash(self.cfg.hash_seed);
-                let si = self.shard_of(h);
-                // A reopened or expired entry is removed and the lookup runs again once.
-                for _ in 0..2 {
-                    let g = self.shards[si].0.lock();
-                    let found = match g.find(&t, h) {
-                        Some((slot, dir)) => Some(Found {
-                            guard: g,
-                            shard: si,
-                            slot,
-                            dir,
-                        }),
-                        None => match g.find_remote(&t) {
-                            Some(r) => {
-                                drop(g);
-                                self.resolve_remote(r, &t)
-                            }
-                            None => return self.miss_locked(g, t, h, pkt, args, now),
-                        },
-                    };
-                    let Some(mut f) = found else { break };
-                    match self.hit(&mut f, pkt, args, now) {
-                        Some(r) => return r,
-                        None => self.remove_found(f),
-                    }
-                }
-                self.miss(t, h, pkt, args, now)
+                self.execute_conn(pkt, &t, h, args, now, out);
             }
         }
+    }
+
+    /// [`Conntrack::execute`] for a packet of a connection with tuple `t`, hash `h`.
+    #[inline]
+    pub(crate) fn execute_conn(
+        &self,
+        pkt: &PacketMeta,
+        t: &Tuple,
+        h: u64,
+        args: &CtArgs,
+        now: u64,
+        out: &mut CtResult,
+    ) {
+        let si = self.shard_of(h);
+        // Start the index bucket's miss before the lock's atomic.
+        self.shards[si].prefetch_bucket(h);
+        // A reopened or expired entry is removed and the lookup runs again once.
+        for _ in 0..2 {
+            let g = self.shards[si].lock();
+            self.shards[si].publish_hint(&g);
+            if args.commit {
+                // Overlap the miss on the slot a commit fills with the index probe.
+                g.prefetch_free();
+            }
+            let found = match g.find(t, h) {
+                Some(Hit::Local { slot, dir }) => Some(Found {
+                    guard: g,
+                    shard: si,
+                    slot,
+                    dir,
+                }),
+                Some(Hit::Remote(r)) => {
+                    drop(g);
+                    self.resolve_remote(r, t)
+                }
+                None => {
+                    *out = self.miss_locked(g, *t, h, pkt, args, now);
+                    return;
+                }
+            };
+            let Some(mut f) = found else { break };
+            if self.hit(&mut f, pkt, args, now, out) {
+                return;
+            }
+            self.remove_found(f);
+        }
+        *out = self.miss(*t, h, pkt, args, now);
     }
 
     /// A miss found with the shard lock still held: answer `new`, or commit a plain
@@ -346,25 +379,27 @@ impl Conntrack {
     /// Resolve `t` to its entry and lock the entry's shard.
     pub(crate) fn find(&self, t: &Tuple, h: u64) -> Option<Found<'_>> {
         let si = self.shard_of(h);
-        let g = self.shards[si].0.lock();
-        if let Some((slot, dir)) = g.find(t, h) {
-            return Some(Found {
+        let g = self.shards[si].lock();
+        match g.find(t, h)? {
+            Hit::Local { slot, dir } => Some(Found {
                 guard: g,
                 shard: si,
                 slot,
                 dir,
-            });
+            }),
+            Hit::Remote(r) => {
+                drop(g);
+                self.resolve_remote(r, t)
+            }
         }
-        let r = g.find_remote(t)?;
-        drop(g);
-        self.resolve_remote(r, t)
     }
 
     /// Follow a remote reference to the entry's own shard and check it still holds.
     fn resolve_remote(&self, r: RemoteRef, t: &Tuple) -> Option<Found<'_>> {
         let sj = usize::from(r.shard);
-        let g = self.shards.get(sj)?.0.lock();
-        let ok = g.gen(r.slot) == r.gen && g.conn(r.slot).is_some_and(|c| c.reply() == *t);
+        let g = self.shards.get(sj)?.lock();
+        // The slot may hold another connection by now: it must still own this tuple.
+        let ok = g.conn(r.slot).is_some_and(|c| c.reply() == *t);
         ok.then_some(Found {
             guard: g,
             shard: sj,
@@ -373,65 +408,63 @@ impl Conntrack {
         })
     }
 
-    /// Update a found entry with the packet. `None`: the entry is dead (expired or
-    /// reopened by a SYN) and must be removed, then the packet looked up again.
+    /// Update a found entry with the packet and write the result to `out`. `false`:
+    /// the entry is dead (expired or reopened by a SYN) and must be removed, then the
+    /// packet looked up again; `out` is untouched then.
+    #[inline]
     pub(crate) fn hit(
         &self,
         f: &mut Found<'_>,
         pkt: &PacketMeta,
         args: &CtArgs,
         now: u64,
-    ) -> Option<CtResult> {
+        out: &mut CtResult,
+    ) -> bool {
         let dir = f.dir;
         let g = &mut *f.guard;
-        let c = g.conn_mut(f.slot)?;
+        let Some(c) = g.conn_mut(f.slot) else {
+            return false;
+        };
         if now >= c.expires {
             g.stats.expired += 1;
-            return None;
+            return false;
         }
-        let new = match c.update(dir, pkt, &self.cfg, now) {
-            Update::Reopen => return None,
-            Update::Invalid => {
-                let (mark, label) = (c.mark, c.label());
-                g.stats.invalid += 1;
-                return Some(CtResult {
-                    state: S::TRK | S::INV,
-                    zone: args.zone,
-                    mark,
-                    label,
-                    ..Default::default()
-                });
+        let state = match c.update(dir, pkt, &self.cfg, now) {
+            Update::Reopen => return false,
+            Update::Invalid => S::TRK | S::INV,
+            Update::Valid { new } => {
+                if args.commit {
+                    if let Some((v, m)) = args.mark {
+                        c.mark = (c.mark & !m) | (v & m);
+                    }
+                    if let Some((v, m)) = args.label {
+                        c.set_label((c.label() & !m) | (v & m));
+                    }
+                }
+                S::TRK
+                    | if dir == 1 {
+                        S::EST | S::RPL
+                    } else if c.seen_reply() && !new {
+                        S::EST
+                    } else {
+                        S::NEW
+                    }
             }
-            Update::Valid { new } => new,
         };
-        if args.commit {
-            if let Some((v, m)) = args.mark {
-                c.mark = (c.mark & !m) | (v & m);
-            }
-            if let Some((v, m)) = args.label {
-                c.set_label((c.label() & !m) | (v & m));
-            }
+        out.state = state;
+        out.zone = args.zone;
+        out.mark = c.mark;
+        out.label = c.label();
+        out.nat = None;
+        out.inner_nat = None;
+        out.refused = None;
+        if state & S::INV != 0 {
+            g.stats.invalid += 1;
+        } else if args.nat.is_some() && c.nat() != NatKind::None {
+            out.state |= nat_bits(c);
+            out.nat = Some(rewrite_for(c, dir));
         }
-        let mut state = S::TRK;
-        state |= if dir == 1 {
-            S::EST | S::RPL
-        } else if c.seen_reply && !new {
-            S::EST
-        } else {
-            S::NEW
-        };
-        let mut r = CtResult {
-            state,
-            zone: args.zone,
-            mark: c.mark,
-            label: c.label(),
-            ..Default::default()
-        };
-        if args.nat.is_some() && c.nat != NatKind::None {
-            r.state |= nat_bits(c);
-            r.nat = Some(rewrite_for(c, dir));
-        }
-        Some(r)
+        true
     }
 
     /// Remove the entry `f` points at, then its remote reference, then release it.
@@ -442,31 +475,29 @@ impl Conntrack {
             slot,
             ..
         } = f;
-        let gen = guard.gen(slot);
         let c = guard.remove(slot);
         drop(guard);
         if let Some(c) = c {
-            self.release(c, shard, slot, gen);
+            self.release(c, shard, slot);
         }
     }
 
     /// Drop an entry already taken out of shard `shard`: clear its remote reference,
     /// give back its counts; its NAT lease returns when `c` drops here.
-    pub(crate) fn release(&self, c: Conn, shard: usize, slot: u32, gen: u32) {
+    pub(crate) fn release(&self, c: Conn, shard: usize, slot: u32) {
         if c.remote != NO_REMOTE {
             if let Some(sh) = self.shards.get(usize::from(c.remote)) {
-                sh.0.lock().remove_remote(
+                sh.lock().remove_remote(
                     &c.reply(),
                     RemoteRef {
                         shard: shard as u16,
                         slot,
-                        gen,
                     },
                 );
             }
         }
         self.count.fetch_sub(1, Relaxed);
-        self.zone_count[usize::from(c.orig.zone)].fetch_sub(1, Relaxed);
+        self.zone_count[usize::from(c.zone())].fetch_sub(1, Relaxed);
         drop(c);
     }
 
@@ -505,7 +536,7 @@ impl Conntrack {
             label: c.label(),
             ..Default::default()
         };
-        if args.nat.is_some() && c.nat != NatKind::None {
+        if args.nat.is_some() && c.nat() != NatKind::None {
             let w = rewrite_for(c, dir);
             let tup = c.tuple(dir);
             r.state |= nat_bits(c);

@@ -67,6 +67,13 @@ impl Addr {
         b.copy_from_slice(&self.0[8..]);
         (u64::from_ne_bytes(a), u64::from_ne_bytes(b))
     }
+    #[inline]
+    pub(crate) fn from_words(a: u64, b: u64) -> Addr {
+        let mut x = [0u8; 16];
+        x[..8].copy_from_slice(&a.to_ne_bytes());
+        x[8..].copy_from_slice(&b.to_ne_bytes());
+        Addr(x)
+    }
     pub(crate) fn as_u128(&self) -> u128 {
         u128::from_be_bytes(self.0)
     }
@@ -136,21 +143,18 @@ impl Tuple {
     /// alike. `seed` keys the hash against crafted collisions.
     #[inline]
     pub fn norm_hash(&self, seed: u64) -> u64 {
+        // Byte-wise order of the addresses is the order of their big-endian values.
+        let (s, d) = (self.src.as_u128(), self.dst.as_u128());
         let (lo, hi) = if is_icmp(self.proto) {
-            let (a, b) = if self.src <= self.dst {
-                (self.src, self.dst)
+            if s <= d {
+                ((&self.src, self.sport), (&self.dst, self.dport))
             } else {
-                (self.dst, self.src)
-            };
-            ((a, self.sport), (b, self.dport))
-        } else {
-            let a = (self.src, self.sport);
-            let b = (self.dst, self.dport);
-            if a <= b {
-                (a, b)
-            } else {
-                (b, a)
+                ((&self.dst, self.sport), (&self.src, self.dport))
             }
+        } else if s < d || (s == d && self.sport <= self.dport) {
+            ((&self.src, self.sport), (&self.dst, self.dport))
+        } else {
+            ((&self.dst, self.dport), (&self.src, self.sport))
         };
         let (l0, l1) = lo.0.words();
         let (h0, h1) = hi.0.words();

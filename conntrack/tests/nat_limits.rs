@@ -172,6 +172,41 @@ fn snat_keeps_port_then_falls_back() {
 }
 
 #[test]
+fn snat_moves_a_colliding_echo_identifier() {
+    let ct = ct();
+    let ext = ip("203.0.113.9");
+    let args = CtArgs {
+        commit: true,
+        nat: Some(Nat::Src(NatRange::addr(ext))),
+        ..Default::default()
+    };
+    let unnat = CtArgs {
+        nat: Some(Nat::Existing),
+        ..lookup(0)
+    };
+    // Two inside hosts ping one server with the same identifier.
+    let r1 = ct.execute(&echo("10.0.0.1", "1.1.1.1", 7, false), &args, 0);
+    assert_eq!(r1.state, NEW | S::SNAT);
+    assert_eq!((r1.nat.unwrap().src, r1.nat.unwrap().sport), (ext, 7));
+    let r2 = ct.execute(&echo("10.0.0.2", "1.1.1.1", 7, false), &args, 0);
+    assert_eq!(r2.state, NEW | S::SNAT, "{r2:?}");
+    let w = r2.nat.unwrap();
+    assert_eq!(w.src, ext);
+    assert_ne!(w.sport, 7, "the identifier must move");
+    assert_eq!(ct.nat_ports_in_use(0, proto::ICMP, ext), 1);
+    // Replies find their own pinger, identifier translated back.
+    let back = ct.execute(&echo("1.1.1.1", "203.0.113.9", w.sport, true), &unnat, 1);
+    assert_eq!(back.state, RPL | S::SNAT);
+    let b = back.nat.unwrap();
+    assert_eq!((b.dst, b.sport), (ip("10.0.0.2"), 7));
+    let back = ct.execute(&echo("1.1.1.1", "203.0.113.9", 7, true), &unnat, 1);
+    assert_eq!(back.nat.unwrap().dst, ip("10.0.0.1"));
+    // The identifier goes back to its pool with the connection.
+    assert_eq!(ct.flush(None), 2);
+    assert_eq!(ct.nat_ports_in_use(0, proto::ICMP, ext), 0);
+}
+
+#[test]
 fn dnat_load_balancer_both_directions() {
     let ct = ct();
     let vip = "172.16.0.10";

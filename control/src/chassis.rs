@@ -288,7 +288,8 @@ pub fn should_claim(
     local_lports: &BTreeSet<String>,
 ) -> bool {
     let lport = pb.get_str("logical_port").unwrap_or("");
-    let opts = pb.get_str_map("options").unwrap_or_default();
+    // Only gateway ports need their options (read lazily: this runs for every binding).
+    let opts = || pb.get_str_map("options").unwrap_or_default();
     match pb.get_str("type").unwrap_or("") {
         "" => {
             let parent = pb.get_opt_str("parent_port").ok().flatten();
@@ -297,8 +298,8 @@ pub fn should_claim(
             let requested = pb.get_opt_uuid("requested_chassis").ok().flatten();
             local && requested.is_none_or(|r| r == chassis)
         }
-        "l2gateway" => opts.get("l2gateway-chassis") == Some(&chassis_name),
-        "l3gateway" => opts.get("l3gateway-chassis") == Some(&chassis_name),
+        "l2gateway" => opts().get("l2gateway-chassis") == Some(&chassis_name),
+        "l3gateway" => opts().get("l3gateway-chassis") == Some(&chassis_name),
         "chassisredirect" | "external" => ha_active(sb, pb) == Some(chassis),
         _ => false,
     }

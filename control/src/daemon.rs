@@ -83,6 +83,9 @@ pub struct Daemon<D: Dataplane> {
     applied_conditions: BTreeMap<String, Option<Vec<Condition>>>,
     snapshot: Arc<SbSnapshot>,
     changes: Changes,
+    /// The SB replica was loaded from scratch since the last snapshot: build the next one
+    /// without sharing rows with the previous.
+    full_reload: bool,
     /// Published but not yet adopted.
     pending: Vec<(u64, Arc<SbSnapshot>)>,
     adopted: Arc<SbSnapshot>,
@@ -153,6 +156,7 @@ impl<D: Dataplane> Daemon<D> {
             applied_conditions: BTreeMap::new(),
             snapshot: Arc::new(SbSnapshot::default()),
             changes: Changes::new(),
+            full_reload: true,
             pending: Vec::new(),
             adopted: Arc::new(SbSnapshot::default()),
             wanted: BTreeSet::new(),
@@ -331,6 +335,7 @@ impl<D: Dataplane> Daemon<D> {
                         "connected to Southbound DB at {remote} ({})",
                         if resumed { "resumed" } else { "full load" }
                     );
+                    self.full_reload |= !resumed;
                     self.dirty = true;
                 }
                 Event::Updated => self.dirty = true,
@@ -459,7 +464,12 @@ impl<D: Dataplane> Daemon<D> {
             let Some(sbs) = self.sb.as_ref() else {
                 return;
             };
-            let mut snap = SbSnapshot::build(sbs.replica(), &name, Some(ch), &self.view.datapaths);
+            // Share unchanged logical flows with the previous snapshot, unless the replica
+            // was reloaded from scratch since (then read everything again).
+            let reuse = (!std::mem::take(&mut self.full_reload) && prev.chassis == Some(ch))
+                .then_some((&*prev, &sb_changes));
+            let mut snap =
+                SbSnapshot::build_from(sbs.replica(), &name, Some(ch), &self.view.datapaths, reuse);
             snap.local_ports = local_ports;
             snap.ct_zones = self.update_zones(&cfg, &snap, &lports);
             snap

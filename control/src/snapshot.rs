@@ -8,6 +8,7 @@
 //! `datapaths` field lists the datapaths it applies to.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::datum::Uuid;
 use crate::replica::{Change, Changes, Replica};
@@ -124,7 +125,9 @@ pub struct SbSnapshot {
     pub nb_cfg: i64,
     pub datapaths: BTreeMap<Uuid, Datapath>,
     pub port_bindings: BTreeMap<Uuid, PortBinding>,
-    pub lflows: BTreeMap<Uuid, LogicalFlow>,
+    /// Shared with the previous snapshot where the row did not change (see
+    /// [`SbSnapshot::build_from`]).
+    pub lflows: BTreeMap<Uuid, Arc<LogicalFlow>>,
     pub dp_groups: BTreeMap<Uuid, Vec<Uuid>>,
     pub multicast_groups: BTreeMap<Uuid, MulticastGroup>,
     /// name -> addresses.
@@ -199,6 +202,33 @@ impl SbSnapshot {
         chassis: Option<Uuid>,
         local_dps: &BTreeMap<Uuid, i64>,
     ) -> SbSnapshot {
+        SbSnapshot::build_from(sb, chassis_name, chassis, local_dps, None)
+    }
+
+    fn add_lflow(&mut self, u: &Uuid, r: &Row) {
+        match lflow(u, r) {
+            Some(f) => {
+                self.lflows.insert(*u, Arc::new(f));
+            }
+            None => skip(
+                "Logical_Flow",
+                u,
+                "bad pipeline, table_id, priority or datapath",
+            ),
+        }
+    }
+
+    /// Like [`SbSnapshot::build`], but when `prev` is the snapshot built from this replica
+    /// before `changes` (every row change since, as the replica reported them), unchanged
+    /// logical flows are shared with it instead of being read again. The result is equal
+    /// to [`SbSnapshot::build`]'s.
+    pub fn build_from(
+        sb: &Replica,
+        chassis_name: &str,
+        chassis: Option<Uuid>,
+        local_dps: &BTreeMap<Uuid, i64>,
+        prev: Option<(&SbSnapshot, &Changes)>,
+    ) -> SbSnapshot {
         let mut s = SbSnapshot {
             chassis_name: chassis_name.to_string(),
             chassis,
@@ -263,15 +293,23 @@ impl SbSnapshot {
                 },
             );
         }
-        for (u, r) in sb.rows("Logical_Flow") {
-            if let Some(f) = lflow(u, r) {
-                s.lflows.insert(*u, f);
-            } else {
-                skip(
-                    "Logical_Flow",
-                    u,
-                    "bad pipeline, table_id, priority or datapath",
-                );
+        let lflow_changes = prev.map(|(p, ch)| (p, ch.get("Logical_Flow")));
+        match lflow_changes {
+            // Logical flows are most of the snapshot: take the previous snapshot's (shared)
+            // and re-read only the rows the replica reports changed.
+            Some((p, changed)) => {
+                s.lflows = p.lflows.clone();
+                for (u, _) in changed.into_iter().flatten() {
+                    s.lflows.remove(u);
+                    if let Some(r) = sb.row("Logical_Flow", u) {
+                        s.add_lflow(u, r);
+                    }
+                }
+            }
+            None => {
+                for (u, r) in sb.rows("Logical_Flow") {
+                    s.add_lflow(u, r);
+                }
             }
         }
         for (u, r) in sb.rows("Logical_DP_Group") {

@@ -229,6 +229,25 @@ fn snapshot_and_changed_datapaths() {
     assert!(!c.all);
     assert_eq!(c.datapaths, [uu(10)].into());
     assert_eq!(s2.lflows[&uu(200)].priority, 90);
+
+    // Built from the previous snapshot and the changes: equal, unchanged flows shared.
+    let s2i = SbSnapshot::build_from(&r2, "hv1", Some(uu(US)), &dps, Some((&s, &changes)));
+    assert_eq!(s2i, s2);
+    assert!(std::sync::Arc::ptr_eq(
+        &s2i.lflows[&uu(201)],
+        &s.lflows[&uu(201)]
+    ));
+    // A deleted flow disappears.
+    let mut r3 = r2;
+    r3.apply_notification(
+        "update2",
+        &json!(["x", {"Logical_Flow": {u(201): {"delete": null}}}]),
+    )
+    .unwrap();
+    let changes = r3.take_changes();
+    let s3i = SbSnapshot::build_from(&r3, "hv1", Some(uu(US)), &dps, Some((&s2i, &changes)));
+    assert_eq!(s3i, SbSnapshot::build(&r3, "hv1", Some(uu(US)), &dps));
+    assert!(!s3i.lflows.contains_key(&uu(201)));
 }
 
 #[test]

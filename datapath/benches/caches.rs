@@ -1,29 +1,57 @@
-//! Per-packet cost of the first two cache tiers: parse + extract a 64-byte UDP frame, an
-//! exact-match-cache hit (including extract and hash), and megaflow hits with 1, 10 and
-//! 50 subtables (hit in the first visited subtable, and in the last one, the worst case).
+//! Per-packet cost of the first two cache tiers, on batches of 64 distinct 64-byte
+//! Ethernet/IPv4/UDP frames (source ports differ); every figure is per frame.
 //!
-//! `emc_hit_burst64_incl_extract` extracts and hashes a whole burst, prefetching each
-//! packet's EMC slots, then looks them up (how a worker handles an rx burst).
-//! `megaflow_batch64_*` runs the same lookups through `lookup_batch` (subtable by
-//! subtable over the whole batch, with prefetch), the way a worker processes an rx burst.
+//! What each row includes:
+//! - `extract_udp64`: [`extract_key`] of one frame into the reused [`FlowKey`] (the
+//!   worker's form); `(part) extract_into` is the full-clear form for comparison.
+//! - `emc_hit_output` and `emc_hit_routed`: the worker's whole EMC-hit path per frame:
+//!   [`extract_key`] from the frame's bytes, set the logical datapath and inport as the
+//!   worker does, hash the key ([`FlowKey::hash`]), look it up in an 8192-slot EMC (hash,
+//!   epoch and the whole 32-word flow compared), check the megaflow entry the EMC names
+//!   ([`MegaflowCache::get`]: generation, epoch, hit count), and run its cached
+//!   [`DpActs`] the way the worker's `run` does for a single output: rewrite the frame
+//!   in place ([`actions::rewrite`]) and queue (port, frame) on a TX list. `output`: an
+//!   L2 switch hop (no header change). `routed`: a router hop (eth.src, eth.dst and TTL
+//!   written, IPv4 checksum updated incrementally). The frames stay in place from batch
+//!   to batch (hot in cache, as in every row here); after the first pass the routed
+//!   frames already carry the rewritten values, and the EMC holds entries for those
+//!   too, so every frame still hits and the rewrite still runs in full. Not included:
+//!   the AF_XDP rings, frame bookkeeping and counters. The setup asserts every frame
+//!   hits. `(part) emc_hit_incl_extract` is the older row kept for comparison: extract,
+//!   hash and EMC lookup only (no megaflow check, no actions).
+//! - `emc_hit_burst64_output`: the same as `emc_hit_output` staged over the burst
+//!   (extract + hash + prefetch of the EMC slots for all 64, then lookups and actions).
+//! - `megaflow_hit_N_subtables_{first,last}`: [`MegaflowCache::lookup`] of an already
+//!   extracted flow with N subtables of 100 entries each, the matching entry in the first
+//!   visited subtable or in the last one (the worst case: N-1 subtables miss first).
+//!   `megaflow_batch64_*`: the same through `lookup_batch` (subtable by subtable over
+//!   the burst, with prefetch), the way a worker would process an rx burst.
 //!
-//! Each iteration handles a batch of 64 distinct frames (source ports differ), and
-//! criterion reports time per frame. After criterion, a summary converts ns/packet to
-//! cycles using the core clock measured with a chain of dependent adds (no hardware
-//! counters in this VM; /proc/cpuinfo's MHz is printed alongside). Run it with
-//! `cargo bench -p datapath --bench caches -- --summary-only` for the summary alone.
+//! After criterion, a summary converts ns/packet to cycles using the core clock measured
+//! with a chain of dependent adds (no hardware counters in this VM; /proc/cpuinfo's MHz
+//! is printed alongside). `cargo bench -p datapath --bench caches -- --summary-only`
+//! prints the summary alone; add `--only SUBSTR` to time only matching rows (for
+//! profiling with `perf record`).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, Criterion, Throughput};
-use datapath::emc::{flow_hash, Emc};
-use datapath::extract::{extract, extract_into, Layout};
+use datapath::actions::{self, ActsRef, DpActs, Step};
+use datapath::emc::Emc;
+use datapath::extract::{extract, extract_into, extract_key, Layout};
+use datapath::io::PortId;
+use datapath::key::FlowKey;
 use datapath::megaflow::{MegaflowCache, MegaflowId, MAX_BATCH};
 use datapath::wire::{checksum, ipv4, udp};
-use pipeline::flow::{field, Flow, Mask};
+use pipeline::dpaction::DpAction;
+use pipeline::flow::{field, word, Flow, Mask};
 
 const BATCH: usize = 64;
+const EPOCH: u64 = 1;
+const NOW: u64 = 1;
+const DP: u64 = 5;
+const LPORT: u64 = 3;
 
 /// A 64-byte Ethernet/IPv4/UDP frame from 10.0.0.1:sport to 10.0.0.2:53.
 fn frame(sport: u16) -> [u8; 64] {
@@ -89,60 +117,274 @@ fn megaflow(n: usize, hit: usize, template: &Flow) -> MegaflowCache<u32> {
     c
 }
 
-fn bench(c: &mut Criterion) {
+/// Cached actions: output to backend port 1, after a router hop's rewrites if `routed`.
+fn acts(routed: bool) -> ActsRef {
+    let mut list = Vec::new();
+    if routed {
+        let set = |f: pipeline::flow::Field, v: u64| DpAction::Set {
+            word: f.word,
+            value: v << f.shift,
+            mask: f.word_mask(),
+        };
+        list.push(set(field::ETH_SRC, 0x0200_0000_00aa));
+        list.push(set(field::ETH_DST, 0x0200_0000_00bb));
+        list.push(set(field::IP_TTL, 63));
+    }
+    list.push(DpAction::Output {
+        dp_key: DP as u32,
+        port_key: 9,
+        vlan: None,
+    });
+    let a: DpActs = actions::compile(&list, &|_, _| Some(1), false);
+    assert_eq!(a.steps.len(), 1);
+    ActsRef::new(a)
+}
+
+/// What the EMC-hit path works on: the caches, the reused key and the rx/tx buffers.
+struct EmcPath {
+    emc: Emc<MegaflowId>,
+    mf: MegaflowCache<ActsRef>,
+    key: FlowKey,
+    lay: Layout,
+    rx: Vec<[u8; 64]>,
+    tx: Vec<(PortId, u8)>,
+    keys: Vec<FlowKey>,
+    lays: Vec<Layout>,
+    hashes: Vec<u32>,
+}
+
+impl EmcPath {
+    /// An EMC holding every test frame (before and after the actions), each naming one
+    /// megaflow entry (in_port, eth_type, ip4_dst) with the given actions.
+    fn new(routed: bool) -> EmcPath {
+        let rx = frames();
+        let mut mf = MegaflowCache::new(1024);
+        let mut emc: Emc<MegaflowId> = Emc::new(8192, 1);
+        let mut m = Mask::default();
+        m.add(field::DATAPATH);
+        m.add(field::INPORT);
+        m.add(field::ETH_TYPE);
+        m.add(field::IP4_DST);
+        let mut key = FlowKey::default();
+        let mut lay = Layout::default();
+        let mut id = None;
+        for p in &rx {
+            extract_key(p, 1, &mut key, &mut lay).unwrap();
+            key.set_word(word::DP_INPORT, DP << 32 | LPORT);
+            let i = *id.get_or_insert_with(|| mf.insert(key.flow(), &m, acts(routed), EPOCH, 0));
+            emc.insert(&key, key.hash(), EPOCH, i);
+        }
+        let mut p = EmcPath {
+            emc,
+            mf,
+            key,
+            lay,
+            rx,
+            tx: Vec::with_capacity(BATCH),
+            keys: vec![FlowKey::default(); BATCH],
+            lays: vec![Layout::default(); BATCH],
+            hashes: vec![0; BATCH],
+        };
+        assert_eq!(p.run(), BATCH, "every frame hits the EMC");
+        if routed {
+            // The frames now carry the router's rewrites (TTL 63...): those flows too.
+            let i = id.unwrap();
+            for f in p.rx.clone() {
+                extract_key(&f, 1, &mut p.key, &mut p.lay).unwrap();
+                p.key.set_word(word::DP_INPORT, DP << 32 | LPORT);
+                let k = p.key;
+                p.emc.insert(&k, k.hash(), EPOCH, i);
+            }
+        }
+        assert_eq!(p.run(), BATCH, "every frame hits the EMC");
+        assert_eq!(p.burst(), BATCH, "every frame hits the EMC");
+        let want: u64 = if routed {
+            0x0200_0000_00bb
+        } else {
+            0x0200_0000_0002
+        };
+        assert_eq!(&p.rx[0][0..6], &want.to_be_bytes()[2..]);
+        p
+    }
+
+    /// The cached actions of `id` run on rx buffer `k` (single-output form of the
+    /// worker's `run`). Returns 1 if the frame was queued.
+    #[inline(always)]
+    fn act(&mut self, id: MegaflowId, k: usize, key: &FlowKey, lay: &Layout) -> usize {
+        let Some(acts) = self.mf.get(id, EPOCH, NOW) else {
+            return 0;
+        };
+        let Some(Step::Output(out)) = acts.steps.get(acts.last) else {
+            return 0;
+        };
+        if actions::rewrite(out, &mut self.rx[k], key.flow(), lay).is_err() {
+            return 0;
+        }
+        self.tx.push((out.port, k as u8));
+        1
+    }
+
+    /// One burst, packet by packet. Returns the frames queued.
+    fn run(&mut self) -> usize {
+        self.tx.clear();
+        let mut sent = 0;
+        let mut key = std::mem::take(&mut self.key);
+        let mut lay = self.lay;
+        for k in 0..BATCH {
+            if extract_key(black_box(&self.rx[k]), 1, &mut key, &mut lay).is_err() {
+                continue;
+            }
+            key.set_word(word::DP_INPORT, DP << 32 | LPORT);
+            let h = key.hash();
+            if let Some(id) = self.emc.lookup(&key, h, EPOCH) {
+                sent += self.act(id, k, &key, &lay);
+            }
+        }
+        self.key = key;
+        self.lay = lay;
+        black_box(&self.tx);
+        sent
+    }
+
+    /// One burst, staged: extract, hash and prefetch all, then look up and act.
+    fn burst(&mut self) -> usize {
+        self.tx.clear();
+        for k in 0..BATCH {
+            let key = &mut self.keys[k];
+            if extract_key(black_box(&self.rx[k]), 1, key, &mut self.lays[k]).is_err() {
+                self.hashes[k] = 0;
+                continue;
+            }
+            key.set_word(word::DP_INPORT, DP << 32 | LPORT);
+            self.hashes[k] = key.hash();
+            self.emc.prefetch(self.hashes[k]);
+        }
+        let mut sent = 0;
+        let keys = std::mem::take(&mut self.keys);
+        for (k, key) in keys.iter().enumerate() {
+            if let Some(id) = self.emc.lookup(key, self.hashes[k], EPOCH) {
+                let lay = self.lays[k];
+                sent += self.act(id, k, key, &lay);
+            }
+        }
+        self.keys = keys;
+        black_box(&self.tx);
+        sent
+    }
+}
+
+type Row = (String, u32, Box<dyn FnMut()>);
+
+/// Every row: (name, iterations for the summary, one batch of 64 frames).
+fn rows() -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
     let fr = frames();
-    let mut g = c.benchmark_group("caches");
-    g.throughput(Throughput::Elements(BATCH as u64));
-
-    g.bench_function("extract_udp64", |b| {
+    {
+        let fr = fr.clone();
+        let mut key = FlowKey::default();
+        let mut lay = Layout::default();
+        rows.push((
+            "extract_udp64".into(),
+            200_000,
+            Box::new(move || {
+                for p in &fr {
+                    let _ = black_box(extract_key(black_box(p), 1, &mut key, &mut lay));
+                    black_box((&key, &lay));
+                }
+            }),
+        ));
+    }
+    {
+        let fr = fr.clone();
         let mut f = Flow::default();
         let mut lay = Layout::default();
-        b.iter(|| {
-            for p in &fr {
-                let _ = black_box(extract_into(black_box(p), 1, &mut f, &mut lay));
-                black_box((&f, &lay));
-            }
-        })
-    });
-
-    g.bench_function("emc_hit_incl_extract", |b| {
-        let mut emc: Emc<MegaflowId> = Emc::new(8192, 1);
-        let mut f = Flow::default();
-        for p in &fr {
-            extract(p, 1, &mut f).unwrap();
-            emc.insert(&f, flow_hash(&f), 1, MegaflowId::default());
-        }
+        rows.push((
+            "  (part) extract_into (clears 256 B)".into(),
+            200_000,
+            Box::new(move || {
+                for p in &fr {
+                    let _ = black_box(extract_into(black_box(p), 1, &mut f, &mut lay));
+                    black_box((&f, &lay));
+                }
+            }),
+        ));
+    }
+    for (name, routed) in [("emc_hit_output", false), ("emc_hit_routed", true)] {
+        let mut p = EmcPath::new(routed);
+        rows.push((
+            name.into(),
+            200_000,
+            Box::new(move || {
+                black_box(p.run());
+            }),
+        ));
+    }
+    {
+        // The row measured before: extract + hash + EMC lookup, nothing after.
+        let mut p = EmcPath::new(false);
+        let mut key = FlowKey::default();
         let mut lay = Layout::default();
-        b.iter(|| {
-            for p in &fr {
-                let _ = extract_into(black_box(p), 1, &mut f, &mut lay);
-                let h = flow_hash(&f);
-                black_box(emc.lookup(&f, h, 1));
+        let mut one = move || {
+            let mut hits = 0;
+            for f in p.rx.iter() {
+                let _ = extract_key(black_box(f), 1, &mut key, &mut lay);
+                key.set_word(word::DP_INPORT, DP << 32 | LPORT);
+                hits += p.emc.lookup(&key, key.hash(), EPOCH).is_some() as usize;
             }
-        })
-    });
-
-    g.bench_function("emc_hit_burst64_incl_extract", |b| {
-        let mut emc: Emc<MegaflowId> = Emc::new(8192, 1);
-        let mut flows = [Flow::default(); BATCH];
-        let mut lays = [Layout::default(); BATCH];
-        let mut hashes = [0u32; BATCH];
-        for (k, p) in fr.iter().enumerate() {
-            extract_into(p, 1, &mut flows[k], &mut lays[k]).unwrap();
-            emc.insert(&flows[k], flow_hash(&flows[k]), 1, MegaflowId::default());
-        }
-        b.iter(|| {
-            for k in 0..BATCH {
-                let _ = extract_into(black_box(&fr[k]), 1, &mut flows[k], &mut lays[k]);
-                hashes[k] = flow_hash(&flows[k]);
-                emc.prefetch(hashes[k]);
-            }
-            for k in 0..BATCH {
-                black_box(emc.lookup(&flows[k], hashes[k], 1));
-            }
-        })
-    });
-
+            hits
+        };
+        assert_eq!(one(), BATCH, "every frame hits the EMC");
+        rows.push((
+            "  (part) emc_hit_incl_extract".into(),
+            200_000,
+            Box::new(move || {
+                black_box(one());
+            }),
+        ));
+    }
+    {
+        let p = EmcPath::new(false);
+        let keys: Vec<FlowKey> =
+            p.rx.iter()
+                .map(|f| {
+                    let mut k = FlowKey::default();
+                    extract_key(f, 1, &mut k, &mut Layout::default()).unwrap();
+                    k.set_word(word::DP_INPORT, DP << 32 | LPORT);
+                    k
+                })
+                .collect();
+        let ks = keys.clone();
+        rows.push((
+            "  (part) key hash".into(),
+            200_000,
+            Box::new(move || {
+                for k in &ks {
+                    black_box(black_box(k).hash());
+                }
+            }),
+        ));
+        let hashes: Vec<u32> = keys.iter().map(|k| k.hash()).collect();
+        let mut emc = p.emc;
+        rows.push((
+            "  (part) emc lookup, hash given".into(),
+            200_000,
+            Box::new(move || {
+                for (k, &h) in keys.iter().zip(&hashes) {
+                    black_box(emc.lookup(black_box(k), h, EPOCH));
+                }
+            }),
+        ));
+    }
+    {
+        let mut p = EmcPath::new(false);
+        rows.push((
+            "emc_hit_burst64_output".into(),
+            200_000,
+            Box::new(move || {
+                black_box(p.burst());
+            }),
+        ));
+    }
     let mut tmpl = Flow::default();
     extract(&fr[0], 1, &mut tmpl).unwrap();
     let flows: Vec<Flow> = fr
@@ -158,19 +400,41 @@ fn bench(c: &mut Criterion) {
             if n == 1 && name == "last" {
                 continue;
             }
+            let iters = if n == 50 { 20_000 } else { 50_000 };
             let mut mc = megaflow(n, hit, &tmpl);
-            g.bench_function(format!("megaflow_hit_{n}_subtables_{name}"), |b| {
-                b.iter(|| {
-                    for f in &flows {
+            let fl = flows.clone();
+            rows.push((
+                format!("megaflow_hit_{n}_subtables_{name}"),
+                iters,
+                Box::new(move || {
+                    for f in &fl {
                         black_box(mc.lookup(black_box(f), 1, 1).map(|x| *x.1));
                     }
-                })
-            });
+                }),
+            ));
+            let mut mc = megaflow(n, hit, &tmpl);
+            let fl = flows.clone();
             let mut out = [None; MAX_BATCH];
-            g.bench_function(format!("megaflow_batch64_{n}_subtables_{name}"), |b| {
-                b.iter(|| black_box(mc.lookup_batch(black_box(&flows), 1, 1, &mut out)))
-            });
+            rows.push((
+                format!("megaflow_batch64_{n}_subtables_{name}"),
+                iters,
+                Box::new(move || {
+                    black_box(mc.lookup_batch(black_box(&fl), 1, 1, &mut out));
+                }),
+            ));
         }
+    }
+    rows
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("caches");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for (name, _, mut f) in rows() {
+        if name.starts_with(' ') {
+            continue;
+        }
+        g.bench_function(name, |b| b.iter(&mut f));
     }
     g.finish();
 }
@@ -197,7 +461,7 @@ fn thread_cpu_ns() -> u128 {
 
 /// ns per packet of `f` over `iters` batches: (thread CPU time, wall time), the minimum
 /// of 7 rounds (the machine is shared; the minimum is the least disturbed round).
-fn time(iters: u32, mut f: impl FnMut()) -> (f64, f64) {
+fn time(iters: u32, f: &mut dyn FnMut()) -> (f64, f64) {
     for _ in 0..iters / 10 {
         f();
     }
@@ -246,111 +510,37 @@ fn measured_mhz() -> Option<f64> {
     None
 }
 
-fn summary() {
+fn summary(only: Option<&str>) {
     let nominal = cpu_mhz().unwrap_or(0.0);
     let mhz = measured_mhz().unwrap_or(nominal);
     println!("cpu MHz: /proc/cpuinfo {nominal:.0}, measured (dependent adds) {mhz:.0}");
-    let fr = frames();
-    let mut f = Flow::default();
-    let mut lay = Layout::default();
-    let mut rows: Vec<(String, (f64, f64))> = Vec::new();
-    rows.push((
-        "extract_udp64".into(),
-        time(200_000, || {
-            for p in &fr {
-                let _ = black_box(extract_into(black_box(p), 1, &mut f, &mut lay));
-            }
-        }),
-    ));
-    let mut emc: Emc<MegaflowId> = Emc::new(8192, 1);
-    for p in &fr {
-        extract(p, 1, &mut f).unwrap();
-        emc.insert(&f, flow_hash(&f), 1, MegaflowId::default());
-    }
-    rows.push((
-        "emc_hit_incl_extract".into(),
-        time(200_000, || {
-            for p in &fr {
-                let _ = extract_into(black_box(p), 1, &mut f, &mut lay);
-                black_box(emc.lookup(&f, flow_hash(&f), 1));
-            }
-        }),
-    ));
-    let mut flows = [Flow::default(); BATCH];
-    let mut lays = [Layout::default(); BATCH];
-    let mut hashes = [0u32; BATCH];
-    for k in 0..BATCH {
-        extract_into(&fr[k], 1, &mut flows[k], &mut lays[k]).unwrap();
-        hashes[k] = flow_hash(&flows[k]);
-    }
-    rows.push((
-        "  (part) flow_hash".into(),
-        time(200_000, || {
-            for f in &flows {
-                black_box(flow_hash(black_box(f)));
-            }
-        }),
-    ));
-    rows.push((
-        "  (part) emc_lookup, hash given".into(),
-        time(200_000, || {
-            for k in 0..BATCH {
-                black_box(emc.lookup(black_box(&flows[k]), hashes[k], 1));
-            }
-        }),
-    ));
-    rows.push((
-        "emc_hit_burst64_incl_extract".into(),
-        time(200_000, || {
-            for k in 0..BATCH {
-                let _ = extract_into(black_box(&fr[k]), 1, &mut flows[k], &mut lays[k]);
-                hashes[k] = flow_hash(&flows[k]);
-                emc.prefetch(hashes[k]);
-            }
-            for k in 0..BATCH {
-                black_box(emc.lookup(&flows[k], hashes[k], 1));
-            }
-        }),
-    ));
-    let flows: Vec<Flow> = fr
-        .iter()
-        .map(|p| {
-            let mut g = Flow::default();
-            extract(p, 1, &mut g).unwrap();
-            g
-        })
-        .collect();
-    for n in [1usize, 10, 50] {
-        for (name, hit) in [("first", 0), ("last", n - 1)] {
-            let mut mc = megaflow(n, hit, &flows[0]);
-            let ns = time(50_000, || {
-                for g in &flows {
-                    black_box(mc.lookup(black_box(g), 1, 1).map(|x| *x.1));
-                }
-            });
-            rows.push((format!("megaflow_hit_{n}_subtables_{name}"), ns));
-            let mut out = [None; MAX_BATCH];
-            let ns = time(50_000, || {
-                black_box(mc.lookup_batch(black_box(&flows), 1, 1, &mut out));
-            });
-            rows.push((format!("megaflow_batch64_{n}_subtables_{name}"), ns));
+    let mut out = Vec::new();
+    for (name, iters, mut f) in rows() {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
         }
+        out.push((name, time(iters, &mut f)));
     }
     println!("\nsummary (cycles = thread-CPU ns * measured GHz):");
-    for (name, (cpu, wall)) in rows {
+    for (name, (cpu, wall)) in out {
         let cyc = cpu * mhz / 1000.0;
-        println!("  {name:<36} {cpu:>7.1} ns/pkt cpu ({wall:>7.1} wall)  ~{cyc:>5.0} cycles");
+        println!("  {name:<40} {cpu:>7.1} ns/pkt cpu ({wall:>7.1} wall)  ~{cyc:>5.0} cycles");
     }
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
     // `--summary-only` skips criterion (quick cycle estimates).
-    if !std::env::args().any(|a| a == "--summary-only") {
+    if !args.iter().any(|a| a == "--summary-only") {
         benches();
         Criterion::default().configure_from_args().final_summary();
     }
     // `cargo test --benches` runs this binary with no `--bench`: skip the slow summary.
-    if std::env::args().any(|a| a == "--bench") {
-        summary();
+    if args.iter().any(|a| a == "--bench") {
+        let only = args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1));
+        summary(only.map(String::as_str));
     }
 }

@@ -37,7 +37,7 @@ use pipeline::flow::{Flow, FLOW_WORDS};
 use std::rc::Rc;
 
 use crate::counters::{DropReason, WorkerCounters};
-use crate::extract::{apply, Layout, Rewrite};
+use crate::extract::{apply, ApplyError, Layout, Rewrite};
 use crate::io::{Backend, Batch, Frame, PortId};
 
 /// Why a packet copy produced no output: the pipeline's reasons, made more specific
@@ -171,6 +171,11 @@ pub struct OutStep {
     pub sets: Box<[(u8, u64, u64)]>,
     /// Header fields `sets` touch (empty: the frame goes out unchanged).
     pub rewrite: Rewrite,
+    /// The written values when `sets` cover every bit of every field in `rewrite` (the
+    /// usual case: whole MACs, TTL, addresses): then the new header values do not
+    /// depend on the packet and [`rewrite`] applies them without copying the flow.
+    /// `None` when a field is only partly written (e.g. DSCP without ECN).
+    pub consts: Option<Box<Flow>>,
 }
 
 /// One thing to do with (a copy of) the packet.
@@ -328,10 +333,19 @@ fn out_step(port: PortId, sets: &[(u64, u64); FLOW_WORDS]) -> OutStep {
             list.push((i as u8, v, m));
         }
     }
+    let rewrite = Rewrite::diff(&Flow::default(), &touched);
+    let consts = (!rewrite.is_empty() && rewrite.covered_by(&touched)).then(|| {
+        let mut c = Flow::default();
+        for &(i, v, m) in &list {
+            c.w[i as usize] = v & m;
+        }
+        Box::new(c)
+    });
     OutStep {
         port,
         sets: list.into_boxed_slice(),
-        rewrite: Rewrite::diff(&Flow::default(), &touched),
+        rewrite,
+        consts,
     }
 }
 
@@ -389,14 +403,116 @@ pub fn emit<B: Backend>(
     lay: &Layout,
     sink: &mut Sink<'_, B>,
 ) {
-    if !step.rewrite.is_empty() {
-        let mut work = *flow;
-        apply_sets(step, &mut work);
-        if let Err(e) = apply(frame.data_mut(), lay, &work, step.rewrite) {
-            sink.counters.drop(e.drop_reason());
-            sink.backend.free(frame);
-            return;
-        }
+    if let Err(e) = rewrite(step, frame.data_mut(), flow, lay) {
+        sink.counters.drop(e.drop_reason());
+        sink.backend.free(frame);
+        return;
     }
     sink.send(step.port, frame);
+}
+
+/// The frame side of [`emit`]: rewrites `data` (parsed as `flow`, headers where `lay`
+/// says) with the writes of `step`, checksums updated. Nothing to do when `step` writes
+/// no header field.
+#[inline]
+pub fn rewrite(
+    step: &OutStep,
+    data: &mut [u8],
+    flow: &Flow,
+    lay: &Layout,
+) -> Result<(), ApplyError> {
+    if step.rewrite.is_empty() {
+        return Ok(());
+    }
+    // `apply` reads only the fields named by `step.rewrite`: fully written, they are
+    // the constants.
+    if let Some(c) = &step.consts {
+        return apply(data, lay, c, step.rewrite);
+    }
+    let mut work = *flow;
+    apply_sets(step, &mut work);
+    apply(data, lay, &work, step.rewrite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::extract;
+    use crate::wire::{checksum, ipv4, udp};
+    use pipeline::flow::{field, Field};
+
+    fn udp4() -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+        b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let mut ip = ipv4::Packet::new_unchecked(&mut b[14..]);
+        ip.set_version_and_header_len(20);
+        ip.set_total_len(50);
+        ip.set_ttl(64);
+        ip.set_tos(0x1d);
+        ip.set_protocol(17);
+        ip.set_src(0x0a00_0001);
+        ip.set_dst(0x0a00_0002);
+        ip.fill_checksum();
+        let mut u = udp::Packet::new_unchecked(&mut b[34..]);
+        u.set_src_port(1000);
+        u.set_dst_port(53);
+        u.set_len(30);
+        u.fill_checksum(checksum::pseudo_v4(0x0a00_0001, 0x0a00_0002, 17, 30));
+        b
+    }
+
+    fn set(f: Field, v: u64) -> DpAction {
+        DpAction::Set {
+            word: f.word,
+            value: v << f.shift,
+            mask: f.word_mask(),
+        }
+    }
+
+    fn step(list: &[DpAction]) -> OutStep {
+        let acts = compile(list, &|_, _| Some(3), false);
+        match &acts.steps[0] {
+            Step::Output(o) => o.clone(),
+            s => panic!("{s:?}"),
+        }
+    }
+
+    /// `rewrite` with precomputed constants writes the same bytes as through a copy of
+    /// the flow; a partly written field gets no constants.
+    #[test]
+    fn constant_rewrites_match_the_flow_path() {
+        let out = DpAction::Output {
+            dp_key: 1,
+            port_key: 2,
+            vlan: None,
+        };
+        let full = step(&[
+            set(field::ETH_SRC, 0x0200_0000_00aa),
+            set(field::IP_TTL, 63),
+            set(field::IP4_DST, 0x0a00_0009),
+            out.clone(),
+        ]);
+        assert!(full.consts.is_some());
+        let partial = step(&[set(field::IP_DSCP, 0x2e), out]);
+        assert!(partial.consts.is_none(), "DSCP leaves ECN to the packet");
+        for s in [full, partial] {
+            let (mut a, mut b) = (udp4(), udp4());
+            let mut f = Flow::default();
+            let lay = extract(&a, 1, &mut f).unwrap();
+            rewrite(&s, &mut a, &f, &lay).unwrap();
+            let slow = OutStep {
+                consts: None,
+                ..s.clone()
+            };
+            rewrite(&slow, &mut b, &f, &lay).unwrap();
+            assert_eq!(a, b);
+            assert_ne!(a, udp4(), "something was written");
+            let mut g = Flow::default();
+            extract(&a, 1, &mut g).unwrap();
+            let mut want = f;
+            apply_sets(&s, &mut want);
+            assert_eq!(g, want, "the frame reads back as the written flow");
+        }
+    }
 }

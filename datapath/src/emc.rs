@@ -1,11 +1,14 @@
 //! The exact-match cache (EMC): the first cache tier, one per worker, no locks.
 //!
-//! Keyed on the whole microflow as [`crate::extract::extract`] produced it. The flow is
-//! hashed once per packet with [`flow_hash`]; the cache is a fixed array of `2^k` slots
-//! probed at two positions (`hash` and `hash >> 16`), like OVS's EMC. A slot holds the
-//! 32-bit hash (a cheap signature checked before the 256-byte key compare), the pipeline
-//! epoch it was filled under, and a small `Copy` handle, normally a
-//! [`crate::megaflow::MegaflowId`] naming the megaflow entry whose actions to run.
+//! Keyed on the whole microflow as [`crate::extract::extract_key`] produced it, held as a
+//! [`FlowKey`] (the flow plus the map of its possibly non-zero words). The flow is hashed
+//! once per packet ([`FlowKey::hash`]: the extractor sums the words' terms as it writes
+//! them; equal to [`flow_hash`] of the full flow); the cache is a fixed array of `2^k`
+//! slots probed at two positions (`hash` and `hash >> 16`), like OVS's EMC. A slot holds the 32-bit hash (a cheap signature
+//! checked first), the pipeline epoch it was filled under, and a small `Copy` handle,
+//! normally a [`crate::megaflow::MegaflowId`] naming the megaflow entry whose actions to
+//! run; the keys live in a side array. A hit needs the whole flow equal. The arrays are
+//! huge-page backed where the kernel allows ([`crate::huge`]).
 //!
 //! A hit requires the slot's epoch to equal the caller's current epoch, so publishing a
 //! new pipeline (new epoch) invalidates the whole EMC at no cost. The megaflow entry a
@@ -20,7 +23,10 @@
 //!
 //! No allocation after [`Emc::new`]; lookups and insertions never panic.
 
-use pipeline::flow::{word, Flow, FLOW_WORDS};
+use pipeline::flow::Flow;
+
+use crate::huge::HugeSlice;
+use crate::key::{flow_acc, FlowKey};
 
 /// Default number of slots (as OVS: 8192).
 pub const DEFAULT_ENTRIES: usize = 8192;
@@ -63,11 +69,11 @@ pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
     (r as u64) ^ ((r >> 64) as u64)
 }
 
-/// The pair of hash keys for flow word `i`: a word `w` contributes
-/// `(w ^ ka) * kb` (wrapping; `kb` odd) to a summed accumulator (the megaflow subtables
-/// precompute these).
-pub(crate) fn word_keys(i: usize) -> (u64, u64) {
-    (K[i % K.len()], K[(i + 7) % K.len()] | 1)
+/// The odd hash multiplier of flow word `i`: a word `w` contributes `w * word_mul(i)`
+/// (wrapping) to a summed accumulator (the EMC key hash; the megaflow subtables
+/// precompute theirs).
+pub(crate) const fn word_mul(i: usize) -> u64 {
+    (K[i % K.len()].rotate_left((i as u32 * 7) % 64) ^ K[(i + 7) % K.len()]) | 1
 }
 
 /// Final avalanche of a summed accumulator to 32 bits.
@@ -77,50 +83,23 @@ pub(crate) fn finish(acc: u64) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
-/// One keyed pair term: a 64-bit product of the keyed words, plus rotations of the raw
-/// words so that bits the product loses (a high bit times an even factor) still count.
-#[inline(always)]
-fn pair(a: u64, b: u64, ka: u64, kb: u64) -> u64 {
-    (a ^ ka)
-        .wrapping_mul(b ^ kb)
-        .wrapping_add(a.rotate_left(23))
-        .wrapping_add(b.rotate_left(41))
-}
-
-/// The EMC hash of a whole flow, ~70 instructions. Every word contributes. The words
-/// packets usually differ in (word 0 = datapath/inport, 13 = recirc_id/pkt_mark, and
-/// 14..=25: in_port, tunnel, Ethernet, IPv4/IPv6 addresses, IP misc, L4 ports) are mixed
-/// in 7 keyed pair products; the other 18 words (registers, conntrack, ARP/ND, label) go
-/// through a keyed vector sum that is mixed in at the end.
-#[inline]
-pub fn flow_hash(flow: &Flow) -> u32 {
-    let w = &flow.w;
-    let mut weak = 0u64;
-    for i in 1..word::RECIRC_MARK {
-        weak = weak.wrapping_add(w[i] ^ K[i % K.len()]);
-    }
-    for i in word::TP + 1..FLOW_WORDS {
-        weak = weak.wrapping_add(w[i] ^ K[i % K.len()]);
-    }
-    let mut acc = pair(w[word::DP_INPORT], w[word::RECIRC_MARK], K[0], K[1]);
-    let mut j = word::IN_PORT;
-    let mut k = 2;
-    while j < word::TP {
-        acc = acc.wrapping_add(pair(w[j], w[j + 1], K[k], K[k + 1]));
-        j += 2;
-        k += 2;
-    }
-    finish(acc ^ weak.rotate_left(17))
-}
-
 /// Word-by-word equality written to vectorize (no early exit, no `memcmp` call).
 #[inline(always)]
 pub(crate) fn flow_eq(a: &Flow, b: &Flow) -> bool {
     let mut d = 0u64;
-    for i in 0..FLOW_WORDS {
+    for i in 0..pipeline::flow::FLOW_WORDS {
         d |= a.w[i] ^ b.w[i];
     }
     d == 0
+}
+
+/// The EMC hash of a whole flow: `finish` of the sum over all 32 words of `w * kb[i]`
+/// (an odd per-word multiplier, so every bit of every word counts and a zero word adds
+/// nothing). Equal to [`FlowKey::hash`] of any key holding this flow; the fast path
+/// computes it over the populated words only.
+#[inline]
+pub fn flow_hash(flow: &Flow) -> u32 {
+    finish(flow_acc(flow))
 }
 
 #[derive(Clone, Copy)]
@@ -141,8 +120,8 @@ pub struct EmcStats {
 
 /// The exact-match cache. `H` is the handle stored per entry.
 pub struct Emc<H: Copy> {
-    slots: Box<[Slot<H>]>,
-    keys: Box<[Flow]>,
+    slots: HugeSlice<Slot<H>>,
+    keys: HugeSlice<Flow>,
     mask: usize,
     rng: u64,
     insert_inv_prob: u32,
@@ -156,16 +135,15 @@ impl<H: Copy + Default> Emc<H> {
     pub fn new(entries: usize, insert_inv_prob: u32) -> Emc<H> {
         let n = entries.clamp(2, 1 << 16).next_power_of_two();
         Emc {
-            slots: vec![
+            slots: HugeSlice::new(
+                n,
                 Slot {
                     hash: 0,
                     epoch: EMPTY_EPOCH,
-                    handle: H::default()
-                };
-                n
-            ]
-            .into_boxed_slice(),
-            keys: vec![Flow::default(); n].into_boxed_slice(),
+                    handle: H::default(),
+                },
+            ),
+            keys: HugeSlice::new(n, Flow::default()),
             mask: n - 1,
             rng: 0x853c_49e6_748f_ea9b,
             insert_inv_prob,
@@ -205,13 +183,15 @@ impl<H: Copy> Emc<H> {
         }
     }
 
-    /// The handle stored for exactly `flow` under `epoch`, if any. `hash` must be
-    /// [`flow_hash`]`(flow)`.
+    /// The handle stored for exactly `key`'s flow under `epoch`, if any. `hash` must be
+    /// `key.hash()`. The whole flows are compared (32 words, vectorized, no early exit;
+    /// both are zero outside their maps, so this is also the comparison of the words of
+    /// the two maps).
     #[inline]
-    pub fn lookup(&mut self, flow: &Flow, hash: u32, epoch: u64) -> Option<H> {
+    pub fn lookup(&mut self, key: &FlowKey, hash: u32, epoch: u64) -> Option<H> {
         for i in self.ways(hash) {
             let s = &self.slots[i];
-            if s.hash == hash && s.epoch == epoch && flow_eq(&self.keys[i], flow) {
+            if s.hash == hash && s.epoch == epoch && flow_eq(&self.keys[i], &key.flow) {
                 self.stats.hits += 1;
                 return Some(s.handle);
             }
@@ -223,7 +203,7 @@ impl<H: Copy> Emc<H> {
     /// Inserts with probability `1 / insert_inv_prob` (see [`Emc::new`]). Returns whether
     /// it inserted.
     #[inline]
-    pub fn maybe_insert(&mut self, flow: &Flow, hash: u32, epoch: u64, handle: H) -> bool {
+    pub fn maybe_insert(&mut self, key: &FlowKey, hash: u32, epoch: u64, handle: H) -> bool {
         let p = self.insert_inv_prob;
         if p == 0 {
             self.stats.insert_skipped += 1;
@@ -239,16 +219,17 @@ impl<H: Copy> Emc<H> {
                 return false;
             }
         }
-        self.insert(flow, hash, epoch, handle);
+        self.insert(key, hash, epoch, handle);
         true
     }
 
     /// Inserts unconditionally.
-    pub fn insert(&mut self, flow: &Flow, hash: u32, epoch: u64, handle: H) {
+    pub fn insert(&mut self, key: &FlowKey, hash: u32, epoch: u64, handle: H) {
         let [a, b] = self.ways(hash);
-        let victim = if self.slots[a].hash == hash && flow_eq(&self.keys[a], flow) {
+        let same = |i: usize| self.slots[i].hash == hash && flow_eq(&self.keys[i], &key.flow);
+        let victim = if same(a) {
             a
-        } else if self.slots[b].hash == hash && flow_eq(&self.keys[b], flow) {
+        } else if same(b) {
             b
         } else if self.slots[a].epoch != epoch {
             a
@@ -264,7 +245,7 @@ impl<H: Copy> Emc<H> {
             epoch,
             handle,
         };
-        self.keys[victim] = *flow;
+        self.keys[victim] = key.flow;
         self.stats.inserts += 1;
     }
 
@@ -286,11 +267,17 @@ mod tests {
     use super::*;
     use pipeline::flow::field;
 
-    fn flow(n: u64) -> Flow {
-        let mut f = Flow::default();
+    fn flow(n: u64) -> FlowKey {
+        let mut f = FlowKey::default();
         f.set(field::IP4_SRC, 0x0a00_0000 | n);
         f.set(field::TP_DST, 80);
         f
+    }
+
+    fn flow_hash(k: &FlowKey) -> u32 {
+        let h = k.hash();
+        assert_eq!(h, super::flow_hash(k.flow()));
+        h
     }
 
     #[test]
@@ -316,14 +303,41 @@ mod tests {
     }
 
     #[test]
+    fn keys_compare_over_both_maps() {
+        let mut e: Emc<u32> = Emc::new(64, 1);
+        let f = flow(1);
+        e.insert(&f, flow_hash(&f), 1, 7);
+        // The same flow under a wider map hits.
+        let mut wide = f;
+        wide.set(field::PKT_MARK, 0);
+        assert_ne!(wide.map(), f.map());
+        assert_eq!(e.lookup(&wide, flow_hash(&wide), 1), Some(7));
+        // A flow equal to the key on the lookup's own map but not on the stored one
+        // (tp_dst, which only the stored map has) must miss, even with the stored hash.
+        let mut narrow = FlowKey::default();
+        narrow.set(field::IP4_SRC, 0x0a00_0001);
+        assert_eq!(e.lookup(&narrow, flow_hash(&f), 1), None);
+    }
+
+    #[test]
+    fn word_multipliers_are_distinct_and_odd() {
+        let m: Vec<u64> = (0..pipeline::flow::FLOW_WORDS).map(word_mul).collect();
+        for (i, a) in m.iter().enumerate() {
+            assert_eq!(a & 1, 1);
+            assert!(m[i + 1..].iter().all(|b| b != a), "word {i}");
+        }
+    }
+
+    #[test]
     fn hash_uses_every_word() {
         let base = Flow::default();
-        let h0 = flow_hash(&base);
-        for i in 0..FLOW_WORDS {
+        let h0 = super::flow_hash(&base);
+        for i in 0..pipeline::flow::FLOW_WORDS {
             for bit in [0, 17, 63] {
                 let mut f = base;
                 f.w[i] ^= 1 << bit;
-                assert_ne!(flow_hash(&f), h0, "word {i} bit {bit}");
+                assert_ne!(super::flow_hash(&f), h0, "word {i} bit {bit}");
+                assert_ne!(FlowKey::from_flow(&f).hash(), h0);
             }
         }
     }
@@ -366,7 +380,7 @@ mod tests {
     fn victim_prefers_stale_slots() {
         // Two slots only: both ways of every hash cover the whole table.
         let mut e: Emc<u32> = Emc::new(2, 1);
-        let two_way = |f: &Flow| {
+        let two_way = |f: &FlowKey| {
             let h = flow_hash(f);
             h & 1 != (h >> 16) & 1
         };

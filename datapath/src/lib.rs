@@ -17,6 +17,8 @@
 pub mod counters;
 pub mod emc;
 pub mod extract;
+pub mod huge;
+pub mod key;
 pub mod megaflow;
 pub mod wire;
 

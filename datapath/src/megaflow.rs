@@ -4,9 +4,12 @@
 //! An entry is `(flow & mask, mask, action, epoch, hits, last_used)`, built by the slow
 //! path: `mask` holds every flow bit the pipeline read while deciding, so every packet
 //! that agrees with the key on those bits gets the same actions. Entries are grouped in
-//! one open-addressing hash table per distinct mask (a *subtable*). A lookup visits the
-//! subtables in order, hashes only the words the subtable's mask covers, probes, and
-//! compares only those words; the first match wins.
+//! one hash table per distinct mask (a *subtable*, see `subtable.rs`: 64-byte groups of 7
+//! hashes, probed with one vector compare). A lookup visits the subtables in order; per
+//! subtable it hashes only the words the mask covers (up to 4 of them without a loop)
+//! and checks one group, and only when a lane's hash matches does it read the entry and
+//! compare those words; the first match wins. [`MegaflowCache::lookup_batch`] does the
+//! same subtable by subtable over a burst, so the flows' work overlaps.
 //!
 //! Priority-free by construction: within one epoch, an entry is correct for *every*
 //! packet it matches (the pipeline is deterministic and read no bit outside the mask), so
@@ -21,6 +24,8 @@
 //!
 //! Subtable order: by hit count, re-sorted by [`MegaflowCache::maintain`] (call it
 //! periodically, e.g. once a second, never per packet), which also frees empty subtables.
+//! The subtables are stored in that order (the lookup walks the array); re-sorting
+//! renumbers them and updates the entries. Upkeep lives in `maint.rs`.
 //!
 //! Bounds: at most `max_entries` entries; inserting beyond that evicts one, chosen among
 //! a sample of 16 by "stale epoch first, else least recently used" (a clock hand walks the
@@ -32,18 +37,39 @@
 //! never names a reused slot.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 
 use pipeline::flow::{Flow, Mask};
 
-use subtable::{Bucket, Subtable, EMPTY, EMPTY_BUCKET, MIN_BUCKETS};
+use subtable::{Pos, Subtable};
 
+mod maint;
 mod subtable;
 
-/// A handle on a megaflow entry: slot index plus generation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// A handle on a megaflow entry: slot index plus generation. Generations are never 0,
+/// so `Option<MegaflowId>` is 8 bytes and comes back in a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MegaflowId {
     idx: u32,
-    gen: u32,
+    gen: NonZeroU32,
+}
+
+impl Default for MegaflowId {
+    fn default() -> Self {
+        MegaflowId {
+            idx: 0,
+            gen: NonZeroU32::MIN,
+        }
+    }
+}
+
+impl MegaflowId {
+    fn new(idx: usize, gen: NonZeroU32) -> MegaflowId {
+        MegaflowId {
+            idx: idx as u32,
+            gen,
+        }
+    }
 }
 
 /// Most flows [`MegaflowCache::lookup_batch`] takes at once.
@@ -66,9 +92,6 @@ pub(crate) fn prefetch<T>(p: &T) {
     let _ = p;
 }
 
-/// Buckets per entry, at least: a subtable grows past 1/2 load (1/4 measured no faster).
-const MAX_LOAD_INV: usize = 2;
-
 /// Default bound on entries (as OVS's per-PMD flow table is bounded).
 pub const DEFAULT_MAX_ENTRIES: usize = 65_536;
 const EVICT_SAMPLE: usize = 16;
@@ -83,7 +106,7 @@ struct Entry<A> {
 }
 
 struct Slot<A> {
-    gen: u32,
+    gen: NonZeroU32,
     entry: Option<Entry<A>>,
 }
 
@@ -119,8 +142,8 @@ pub struct MegaflowCache<A> {
     slots: Vec<Slot<A>>,
     /// Free slot indices; capacity kept >= `slots.len()` so pushes never allocate.
     free: Vec<u32>,
+    /// In lookup order (most hit first after [`Self::maintain`]).
     subtables: Vec<Subtable>,
-    order: Vec<u32>,
     by_mask: HashMap<Mask, u32>,
     max_entries: usize,
     len: usize,
@@ -135,7 +158,6 @@ impl<A> MegaflowCache<A> {
             slots: Vec::new(),
             free: Vec::new(),
             subtables: Vec::new(),
-            order: Vec::new(),
             by_mask: HashMap::new(),
             max_entries: max_entries.max(1),
             len: 0,
@@ -158,7 +180,7 @@ impl<A> MegaflowCache<A> {
 
     /// Number of subtables visited by a lookup (live ones, empty ones until `maintain`).
     pub fn subtable_count(&self) -> usize {
-        self.order.len()
+        self.subtables.len()
     }
 
     pub fn stats(&self) -> MegaflowStats {
@@ -167,46 +189,51 @@ impl<A> MegaflowCache<A> {
 
     /// Subtable masks in lookup order.
     pub fn subtable_masks(&self) -> impl Iterator<Item = &Mask> + '_ {
-        self.order.iter().map(|&s| &self.subtables[s as usize].mask)
+        self.subtables.iter().map(|s| &*s.mask)
     }
 
-    /// Finds `flow` in subtable `si`: (bucket position, slot index).
+    /// Finds `flow` in subtable `si`: (position, slot index).
     #[inline(always)]
-    fn probe(&self, si: usize, flow: &Flow) -> Option<(usize, usize)> {
+    fn probe(&self, si: usize, flow: &Flow) -> Option<(Pos, usize)> {
         self.probe_hashed(si, flow, self.subtables[si].hash(flow))
     }
 
     /// [`Self::probe`] with the subtable hash of `flow` already computed.
     #[inline(always)]
-    fn probe_hashed(&self, si: usize, flow: &Flow, h: u32) -> Option<(usize, usize)> {
+    fn probe_hashed(&self, si: usize, flow: &Flow, h: u32) -> Option<(Pos, usize)> {
         let st = &self.subtables[si];
-        let m = st.buckets.len() - 1;
-        let mut p = h as usize & m;
-        loop {
-            let b = st.buckets[p];
-            if b.idx == EMPTY {
-                return None;
+        let slots = &self.slots;
+        st.find(h, |i| {
+            matches!(slots.get(i as usize), Some(Slot { entry: Some(e), .. }) if st.matches_fast(flow, &e.key))
+        })
+        .map(|(pos, i)| (pos, i as usize))
+    }
+
+    /// The first subtable, from position `from` of the lookup order on, whose home
+    /// group for `flow` holds a lane with the same hash or overflows: (position, hash).
+    /// The hot loop of a lookup: per subtable a hash over the mask's words and one
+    /// cache line, no slot access, no unpredictable branch.
+    #[inline(always)]
+    fn scan(&self, flow: &Flow, from: usize) -> Option<(usize, u32)> {
+        for (oi, st) in self.subtables.get(from..)?.iter().enumerate() {
+            let h = st.hash_fast(flow);
+            if st.may_hold(h) {
+                return Some((from + oi, h));
             }
-            if b.hash == h {
-                if let Some(e) = &self.slots[b.idx as usize].entry {
-                    if st.matches(flow, &e.key) {
-                        return Some((p, b.idx as usize));
-                    }
-                }
-            }
-            p = (p + 1) & m;
         }
+        None
     }
 
     /// The entry matching `flow` built under `epoch`, marking it used at `now`. Entries
     /// of other epochs met on the way are removed.
     #[inline]
     pub fn lookup(&mut self, flow: &Flow, epoch: u64, now: u64) -> Option<(MegaflowId, &A)> {
-        let mut oi = 0;
+        let mut from = 0;
         let mut found = None;
-        while oi < self.order.len() {
-            let si = self.order[oi] as usize;
-            if let Some((pos, ei)) = self.probe(si, flow) {
+        while let Some((oi, h)) = self.scan(flow, from) {
+            from = oi + 1;
+            let si = oi;
+            if let Some((pos, ei)) = self.probe_hashed(si, flow, h) {
                 let fresh = matches!(&self.slots[ei].entry, Some(e) if e.epoch == epoch);
                 if fresh {
                     self.subtables[si].hits += 1;
@@ -216,7 +243,6 @@ impl<A> MegaflowCache<A> {
                 self.remove_at(si, pos, ei);
                 self.stats.stale_removed += 1;
             }
-            oi += 1;
         }
         let Some(ei) = found else {
             self.stats.misses += 1;
@@ -228,19 +254,13 @@ impl<A> MegaflowCache<A> {
         let e = slot.entry.as_mut()?;
         e.hits += 1;
         e.last_used = now;
-        Some((
-            MegaflowId {
-                idx: ei as u32,
-                gen,
-            },
-            &e.action,
-        ))
+        Some((MegaflowId::new(ei, gen), &e.action))
     }
 
     /// Looks up a batch of up to [`MAX_BATCH`] flows, subtable by subtable as OVS's
-    /// dpcls does: for each subtable, first hash every still-unmatched flow and prefetch
-    /// its bucket, then probe, so the memory latency of one flow's probe overlaps the
-    /// others'. `out[k]` receives the hit for `flows[k]` (or `None`); fetch actions with
+    /// dpcls does: for each subtable, first hash every still-unmatched flow and check its
+    /// home group (independent work the CPU overlaps across flows), then probe only the
+    /// flows whose group may hold them. `out[k]` receives the hit for `flows[k]` (or `None`); fetch actions with
     /// [`Self::action`]. Returns the bitmap of hits. Same epoch rules as [`Self::lookup`].
     pub fn lookup_batch(
         &mut self,
@@ -260,20 +280,13 @@ impl<A> MegaflowCache<A> {
         };
         let mut todo = all;
         let mut hashes = [0u32; MAX_BATCH];
-        let mut oi = 0;
-        while oi < self.order.len() && todo != 0 {
-            let si = self.order[oi] as usize;
-            let st = &self.subtables[si];
-            let m = st.buckets.len() - 1;
-            let mut bits = todo;
-            while bits != 0 {
-                let k = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let h = st.hash(&flows[k]);
-                hashes[k] = h;
-                prefetch(&st.buckets[h as usize & m]);
-            }
-            let mut bits = todo;
+        let mut si = 0;
+        while si < self.subtables.len() && todo != 0 {
+            // Pass 1: hash and check the home group of every pending flow; no branch
+            // but the loop's, so the flows' loads and multiplies overlap.
+            let cand = self.subtables[si].scan_batch(&flows[..n], todo, &mut hashes);
+            // Pass 2: the (few) flows whose home group may hold them.
+            let mut bits = cand;
             while bits != 0 {
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
@@ -285,10 +298,7 @@ impl<A> MegaflowCache<A> {
                     Some(e) if e.epoch == epoch => {
                         e.hits += 1;
                         e.last_used = now;
-                        out[k] = Some(MegaflowId {
-                            idx: ei as u32,
-                            gen: slot.gen,
-                        });
+                        out[k] = Some(MegaflowId::new(ei, slot.gen));
                         todo &= !(1u64 << k);
                         self.subtables[si].hits += 1;
                     }
@@ -298,7 +308,7 @@ impl<A> MegaflowCache<A> {
                     }
                 }
             }
-            oi += 1;
+            si += 1;
         }
         let hits = all & !todo;
         self.stats.hits += hits.count_ones() as u64;
@@ -334,52 +344,25 @@ impl<A> MegaflowCache<A> {
         Some(&e.action)
     }
 
-    /// Removes the entry at bucket `pos` of subtable `si`, slot `ei` (backward-shift
-    /// deletion keeps the linear-probe table tombstone-free). No allocation.
-    fn remove_at(&mut self, si: usize, pos: usize, ei: usize) -> Option<A> {
-        let st = &mut self.subtables[si];
-        let m = st.buckets.len() - 1;
-        let mut i = pos;
-        let mut j = pos;
-        loop {
-            j = (j + 1) & m;
-            let b = st.buckets[j];
-            if b.idx == EMPTY {
-                break;
-            }
-            let k = b.hash as usize & m;
-            if (i.wrapping_sub(k) & m) < (j.wrapping_sub(k) & m) {
-                st.buckets[i] = b;
-                i = j;
-            }
-        }
-        st.buckets[i] = EMPTY_BUCKET;
-        st.count -= 1;
+    /// Removes the entry at `pos` of subtable `si`, slot `ei`. No allocation.
+    fn remove_at(&mut self, si: usize, pos: Pos, ei: usize) -> Option<A> {
         let slot = &mut self.slots[ei];
-        slot.gen = slot.gen.wrapping_add(1);
         let e = slot.entry.take();
+        slot.gen = slot.gen.checked_add(1).unwrap_or(NonZeroU32::MIN);
+        if let Some(e) = &e {
+            self.subtables[si].remove(pos, e.hash);
+        }
         self.free.push(ei as u32);
         self.len -= 1;
         e.map(|e| e.action)
     }
 
-    /// Bucket position of slot `ei` in its subtable.
-    fn bucket_of(&self, ei: usize) -> Option<(usize, usize)> {
+    /// Subtable and position of slot `ei`.
+    fn bucket_of(&self, ei: usize) -> Option<(usize, Pos)> {
         let e = self.slots.get(ei)?.entry.as_ref()?;
         let si = e.subtable as usize;
-        let st = &self.subtables[si];
-        let m = st.buckets.len() - 1;
-        let mut p = e.hash as usize & m;
-        loop {
-            let b = st.buckets[p];
-            if b.idx == EMPTY {
-                return None;
-            }
-            if b.idx as usize == ei {
-                return Some((si, p));
-            }
-            p = (p + 1) & m;
-        }
+        let (pos, _) = self.subtables[si].find(e.hash, |i| i as usize == ei)?;
+        Some((si, pos))
     }
 
     /// Removes entry `id`, returning its action.
@@ -392,19 +375,10 @@ impl<A> MegaflowCache<A> {
         self.remove_at(si, pos, id.idx as usize)
     }
 
+    /// A new subtable for `mask`, visited last.
     fn add_subtable(&mut self, mask: &Mask) -> u32 {
-        let st = Subtable::new(mask);
-        let si = match self.subtables.iter().position(|s| !s.live) {
-            Some(i) => {
-                self.subtables[i] = st;
-                i as u32
-            }
-            None => {
-                self.subtables.push(st);
-                (self.subtables.len() - 1) as u32
-            }
-        };
-        self.order.push(si);
+        self.subtables.push(Subtable::new(mask));
+        let si = (self.subtables.len() - 1) as u32;
         self.by_mask.insert(*mask, si);
         si
     }
@@ -434,10 +408,7 @@ impl<A> MegaflowCache<A> {
                 e.last_used = now;
                 e.hits = 0;
                 self.stats.replaced += 1;
-                return MegaflowId {
-                    idx: ei as u32,
-                    gen: slot.gen,
-                };
+                return MegaflowId::new(ei, slot.gen);
             }
         }
         if self.len >= self.max_entries {
@@ -448,7 +419,7 @@ impl<A> MegaflowCache<A> {
             Some(i) => i as usize,
             None => {
                 self.slots.push(Slot {
-                    gen: 0,
+                    gen: NonZeroU32::MIN,
                     entry: None,
                 });
                 let n = self.slots.len();
@@ -468,165 +439,10 @@ impl<A> MegaflowCache<A> {
             last_used: now,
             action,
         });
-        let id = MegaflowId {
-            idx: ei as u32,
-            gen: slot.gen,
-        };
+        let id = MegaflowId::new(ei, slot.gen);
         self.len += 1;
-        let st = &mut self.subtables[si];
-        if (st.count + 1) * MAX_LOAD_INV > st.buckets.len() {
-            let mut nb = vec![EMPTY_BUCKET; st.buckets.len() * 2];
-            let m = nb.len() - 1;
-            for b in st.buckets.iter().filter(|b| b.idx != EMPTY) {
-                let mut p = b.hash as usize & m;
-                while nb[p].idx != EMPTY {
-                    p = (p + 1) & m;
-                }
-                nb[p] = *b;
-            }
-            st.buckets = nb;
-        }
-        let m = st.buckets.len() - 1;
-        let mut p = hash as usize & m;
-        while st.buckets[p].idx != EMPTY {
-            p = (p + 1) & m;
-        }
-        st.buckets[p] = Bucket {
-            hash,
-            idx: ei as u32,
-        };
-        st.count += 1;
+        self.subtables[si].add(hash, ei as u32);
         id
-    }
-
-    /// Evicts one entry: among up to 16 live slots from the clock hand, the first with an
-    /// epoch other than `epoch`, else the least recently used.
-    fn evict_one(&mut self, epoch: u64) {
-        let n = self.slots.len();
-        if n == 0 || self.len == 0 {
-            return;
-        }
-        let mut best: Option<(usize, u64)> = None;
-        let mut seen = 0;
-        let mut steps = 0;
-        while seen < EVICT_SAMPLE && steps < n {
-            let i = self.clock % n;
-            self.clock = self.clock.wrapping_add(1);
-            steps += 1;
-            if let Some(e) = &self.slots[i].entry {
-                seen += 1;
-                if e.epoch != epoch {
-                    best = Some((i, 0));
-                    break;
-                }
-                if best.is_none_or(|(_, t)| e.last_used < t) {
-                    best = Some((i, e.last_used));
-                }
-            }
-        }
-        if let Some((ei, _)) = best {
-            if let Some((si, pos)) = self.bucket_of(ei) {
-                self.remove_at(si, pos, ei);
-                self.stats.evicted += 1;
-            }
-        }
-    }
-
-    /// Removes entries unused for more than `max_idle` (in the caller's time unit).
-    /// Returns how many.
-    pub fn expire(&mut self, now: u64, max_idle: u64) -> usize {
-        let victims: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| matches!(&self.slots[i].entry, Some(e) if now.saturating_sub(e.last_used) > max_idle))
-            .collect();
-        for &ei in &victims {
-            if let Some((si, pos)) = self.bucket_of(ei) {
-                self.remove_at(si, pos, ei);
-            }
-        }
-        self.stats.expired += victims.len() as u64;
-        victims.len()
-    }
-
-    /// Re-checks every entry not built under `epoch`: `keep(key, mask, action)` returns
-    /// true to keep it (re-stamped with `epoch`; it may update the action) or false to
-    /// remove it. Returns (kept, removed).
-    pub fn revalidate(
-        &mut self,
-        epoch: u64,
-        mut keep: impl FnMut(&Flow, &Mask, &mut A) -> bool,
-    ) -> (usize, usize) {
-        let (mut kept, mut removed) = (0, 0);
-        for ei in 0..self.slots.len() {
-            let Some(e) = self.slots[ei].entry.as_mut() else {
-                continue;
-            };
-            if e.epoch == epoch {
-                continue;
-            }
-            let mask = &self.subtables[e.subtable as usize].mask;
-            if keep(&e.key, mask, &mut e.action) {
-                e.epoch = epoch;
-                kept += 1;
-            } else if let Some((si, pos)) = self.bucket_of(ei) {
-                self.remove_at(si, pos, ei);
-                removed += 1;
-            }
-        }
-        self.stats.removed += removed as u64;
-        (kept, removed)
-    }
-
-    /// Periodic upkeep (not per packet): frees empty subtables, re-sorts the rest by hits
-    /// since the last call (most first), and halves the hit counts so old popularity
-    /// fades.
-    pub fn maintain(&mut self) {
-        for &si in &self.order {
-            let st = &mut self.subtables[si as usize];
-            if st.count == 0 {
-                st.live = false;
-                st.buckets = vec![EMPTY_BUCKET; MIN_BUCKETS];
-                self.by_mask.remove(&st.mask);
-            }
-        }
-        let subtables = &self.subtables;
-        self.order.retain(|&si| subtables[si as usize].live);
-        self.order
-            .sort_by_key(|&si| std::cmp::Reverse(subtables[si as usize].hits));
-        for st in self.subtables.iter_mut() {
-            st.hits /= 2;
-        }
-    }
-
-    /// Removes everything.
-    pub fn clear(&mut self) {
-        for ei in 0..self.slots.len() {
-            if let Some((si, pos)) = self.bucket_of(ei) {
-                self.remove_at(si, pos, ei);
-            }
-        }
-        self.maintain();
-    }
-
-    /// Every entry: (id, masked key, mask, action, info).
-    pub fn iter(&self) -> impl Iterator<Item = (MegaflowId, &Flow, &Mask, &A, EntryInfo)> + '_ {
-        self.slots.iter().enumerate().filter_map(move |(i, s)| {
-            let e = s.entry.as_ref()?;
-            let info = EntryInfo {
-                epoch: e.epoch,
-                hits: e.hits,
-                last_used: e.last_used,
-            };
-            Some((
-                MegaflowId {
-                    idx: i as u32,
-                    gen: s.gen,
-                },
-                &e.key,
-                &self.subtables[e.subtable as usize].mask,
-                &e.action,
-                info,
-            ))
-        })
     }
 }
 

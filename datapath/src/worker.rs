@@ -4,7 +4,10 @@
 //! Per packet, three tiers, fastest first (each packet is counted in exactly one
 //! [`Tier`]):
 //! 1. **Exact-match cache** ([`crate::emc`]): the whole microflow, hashed once; a hit
-//!    names a megaflow entry, which is re-checked (generation + epoch).
+//!    names a megaflow entry, which is re-checked (generation + epoch). The microflow is
+//!    one [`FlowKey`] reused for every received packet: the extractor rewrites the words
+//!    the frame populates, zeroes the ones the previous packet left (so the flow is
+//!    always complete and exact), and sums the hash as it goes.
 //! 2. **Megaflow cache** ([`crate::megaflow`]): wildcarded entries, one subtable per mask.
 //! 3. **Slow path**: the pipeline executor ([`pipeline::exec::execute`]) runs the compiled
 //!    logical pipeline; its datapath actions are compiled ([`crate::actions::compile`])
@@ -35,14 +38,15 @@ use std::time::{Duration, Instant};
 use conntrack::Conntrack;
 use pipeline::compile::Compiled;
 use pipeline::exec::{execute, ExecResult, TraceEvent};
-use pipeline::flow::{field, Flow};
+use pipeline::flow::{word, Flow};
 
 use crate::actions::{self, ct, generate, ActsRef, Cause, CauseCounters, Sink, Step};
 use crate::counters::{DropReason, SharedCounters, Tier, WorkerCounters};
 use crate::dataplane::{DpSnapshot, DpSubscriber};
-use crate::emc::{flow_hash, Emc};
-use crate::extract::{apply, extract_into, Layout, Rewrite};
+use crate::emc::Emc;
+use crate::extract::{apply, extract_key, Layout, Rewrite};
 use crate::io::{Backend, Batch, Frame, PortId, PortStats};
+use crate::key::FlowKey;
 use crate::megaflow::{MegaflowCache, MegaflowId};
 
 pub mod ctl;
@@ -136,6 +140,8 @@ pub struct Worker<B: Backend> {
     in_map: Vec<(u32, u32)>,
     rx: Batch,
     tx: Vec<Batch>,
+    /// The received packet's key, reused for every packet (see [`FlowKey`]).
+    key: FlowKey,
     emc: Emc<MegaflowId>,
     mf: MegaflowCache<ActsRef>,
     exec: ExecResult,
@@ -169,6 +175,7 @@ impl<B: Backend> Worker<B> {
             in_map: Vec::new(),
             rx: Batch::new(),
             tx: Vec::new(),
+            key: FlowKey::default(),
             emc: Emc::new(cfg.emc_entries, cfg.emc_insert_inv_prob),
             mf: MegaflowCache::new(cfg.megaflow_entries),
             exec: ExecResult::default(),
@@ -297,7 +304,7 @@ impl<B: Backend> Worker<B> {
                 causes: &mut self.causes,
             };
             for frame in self.rx.drain() {
-                ctx.packet(frame, port as PortId, &mut sink);
+                ctx.packet(frame, port as PortId, &mut sink, &mut self.key);
             }
         }
         for (i, t) in self.tx.iter_mut().enumerate() {
@@ -383,10 +390,15 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     #[inline]
-    fn packet<B: Backend>(&mut self, frame: Frame, port: PortId, sink: &mut Sink<'_, B>) {
-        let mut flow = Flow::default();
+    fn packet<B: Backend>(
+        &mut self,
+        frame: Frame,
+        port: PortId,
+        sink: &mut Sink<'_, B>,
+        key: &mut FlowKey,
+    ) {
         let mut lay = Layout::default();
-        if let Err(r) = extract_into(frame.data(), u32::from(port), &mut flow, &mut lay) {
+        if let Err(r) = extract_key(frame.data(), u32::from(port), key, &mut lay) {
             sink.counters.tier(Tier::Lost);
             sink.counters.drop(r);
             sink.backend.free(frame);
@@ -401,10 +413,9 @@ impl Ctx<'_> {
             sink.drop_frame(frame, Cause::NoPipeline);
             return;
         };
-        flow.set(field::DATAPATH, u64::from(dp));
-        flow.set(field::INPORT, u64::from(lport));
-        let acts = self.lookup(compiled, &flow, Some(sink.counters));
-        self.run(compiled, &acts, frame, &flow, &lay, 0, sink);
+        key.set_word(word::DP_INPORT, u64::from(dp) << 32 | u64::from(lport));
+        let acts = self.lookup(compiled, key, Some(sink.counters));
+        self.run(compiled, &acts, frame, key.flow(), &lay, 0, sink);
     }
 
     /// The three tiers; counts the tier when `counters` is given (first pass only).
@@ -412,11 +423,12 @@ impl Ctx<'_> {
     fn lookup(
         &mut self,
         compiled: &Compiled,
-        flow: &Flow,
+        key: &FlowKey,
         counters: Option<&mut WorkerCounters>,
     ) -> ActsRef {
-        let hash = flow_hash(flow);
-        if let Some(id) = self.emc.lookup(flow, hash, self.epoch) {
+        let flow = key.flow();
+        let hash = key.hash();
+        if let Some(id) = self.emc.lookup(key, hash, self.epoch) {
             if let Some(acts) = self.mf.get(id, self.epoch, self.now) {
                 if let Some(c) = counters {
                     c.tier(Tier::EmcHit);
@@ -426,7 +438,7 @@ impl Ctx<'_> {
         }
         if let Some((id, acts)) = self.mf.lookup(flow, self.epoch, self.now) {
             let acts = acts.clone();
-            self.emc.maybe_insert(flow, hash, self.epoch, id);
+            self.emc.maybe_insert(key, hash, self.epoch, id);
             if let Some(c) = counters {
                 c.tier(Tier::MegaflowHit);
             }
@@ -454,7 +466,7 @@ impl Ctx<'_> {
         let id = self
             .mf
             .insert(flow, &self.exec.mask, acts.clone(), self.epoch, self.now);
-        self.emc.maybe_insert(flow, hash, self.epoch, id);
+        self.emc.maybe_insert(key, hash, self.epoch, id);
         acts
     }
 
@@ -616,8 +628,13 @@ impl Ctx<'_> {
                 return;
             }
         }
+        // What the flow key does not carry: the ICMP echo id a NAT leased.
+        if let Err(c) = ct::apply_nat_extra(frame.data_mut(), lay, &r) {
+            sink.drop_frame(frame, c);
+            return;
+        }
         *self.recircs += 1;
-        let acts = self.lookup(compiled, &next, None);
+        let acts = self.lookup(compiled, &FlowKey::from_flow(&next), None);
         self.run(compiled, &acts, frame, &next, lay, depth + 1, sink);
     }
 }

@@ -6,9 +6,17 @@
 //! - `compile/replicated_48x02`: a full compile of fixture 02 copied 48 times (144
 //!   datapaths, ~11,800 flows, the size of a 100-switch x 20-port topology's flow count).
 //!   Target: < 40 ms.
+//! - `compile/real_100x20`: a full compile of the Southbound DB a real ovn-northd writes for
+//!   `bench/topologies/100x20.sh` (101 datapaths, 11,657 logical flows, 2,200 ports with
+//!   port security, one port-group ACL), as `southpaw compile --db` sees it. The model is
+//!   read from `benches/data/100x20.model.gz`; regenerate it with
+//!   `cargo test -p pipeline --test gen_model_fixture -- --ignored` (needs OVN installed).
+//!   Target: < 40 ms.
 
 #[path = "../tests/exec_model.rs"]
 mod exec_model;
+#[path = "../tests/model_text.rs"]
+mod model_text;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use pipeline::compile::compile;
@@ -66,5 +74,31 @@ fn compile_big(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, exec, compile_big);
+/// The real 100x20 model (see the module note).
+fn real_100x20() -> pipeline::model::Model {
+    use std::io::Read;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/100x20.model.gz");
+    let gz = std::fs::read(path).expect("benches/data/100x20.model.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .expect("gunzip fixture");
+    model_text::read(&text).expect("fixture model")
+}
+
+fn compile_real(c: &mut Criterion) {
+    let m = real_100x20();
+    let symtab = Arc::new(Symtab::ovn());
+    let comp = compile(&m, symtab.clone());
+    assert!(comp.rejected.is_empty(), "{:?}", comp.rejected.first());
+    assert!(comp.n_flows() > 11_000, "{}", comp.n_flows());
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(10);
+    g.bench_function("real_100x20", |b| {
+        b.iter(|| black_box(compile(&m, symtab.clone()).n_flows()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, exec, compile_big, compile_real);
 criterion_main!(benches);

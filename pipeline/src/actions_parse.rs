@@ -39,15 +39,17 @@ fn list(p: &mut Parser, end: &Tok, in_ct_commit: bool) -> Result<Vec<Action>, Pa
 }
 
 fn action(p: &mut Parser, in_ct_commit: bool) -> Result<Action, ParseError> {
-    let name = match p.peek() {
-        Tok::Id(s) => s.clone(),
+    match p.peek() {
+        Tok::Id(_) => {}
         Tok::Template(_) => return Err(p.error("unexpanded template")),
         _ => return Err(p.error("syntax error: expecting action")),
-    };
+    }
     if matches!(p.peek_at(1), Tok::Equals | Tok::Exchange | Tok::LSquare) {
         return set_action(p, in_ct_commit);
     }
-    p.advance();
+    let Tok::Id(name) = p.advance() else {
+        return Err(p.error_prev("syntax error: expecting action"));
+    };
     let a = match name.as_str() {
         "next" => next(p)?,
         "output" => Action::Output,
@@ -228,7 +230,8 @@ fn set_action(p: &mut Parser, in_ct_commit: bool) -> Result<Action, ParseError> 
         return Ok(Action::Exchange { a: dst, b });
     }
     p.expect(&Tok::Equals, "`=' or `<->'")?;
-    if let (Tok::Id(func), Tok::LParen) = (p.peek().clone(), p.peek_at(1).clone()) {
+    if let (Tok::Id(func), Tok::LParen) = (p.peek(), p.peek_at(1)) {
+        let func = func.clone();
         if let Some(a) = result_action(p, &func, dst)? {
             return Ok(a);
         }

@@ -71,16 +71,35 @@
 //! The wildcard contract holds for the whole sequence: a packet agreeing with `pkt` on
 //! `wc` sees the same candidates in the same order.
 //!
+//! ## Layout and sets
+//! A [`ClassifierSet`] holds many classifiers (the compiler builds one set per logical
+//! datapath and pipeline, one member per table) in a handful of flat arrays shared by all
+//! of them: a subtable is a small record of offsets, so building and dropping a set costs a
+//! few allocations, not a few per mask, and consecutive tables' data lie next to each
+//! other, as a packet walks them. A lookup touches the subtable records (two per cache
+//! line), their *cells* (mask word, word index and, for a single-key subtable, the key
+//! word, side by side) and the entries. Hash regions, tries and masks are in a cold part.
+//! A subtable with a single key (the common case in OVN tables) has no hash regions at
+//! all: the lookup compares the packet with that key word by word in stage order, which
+//! unwildcards exactly what the staged hash lookup would (without its rare false
+//! positives); so does a subtable with a few keys, comparing each. A [`Classifier`] is a
+//! set of one.
+//!
 //! Hot path: `lookup` and `lookup_after` allocate nothing, take no lock and never panic.
-//! A built [`Classifier`] is immutable; share it between workers behind an `Arc`.
+//! A built [`Classifier`] or [`ClassifierSet`] is immutable; share it between workers
+//! behind an `Arc`.
 
 mod build;
 mod hash;
+mod lookup;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_set;
 mod trie;
 
 pub use build::{ClassifierBuilder, ClassifierError, MAX_RULES};
+pub use hash::{FastHash, FastHasher};
 
 use crate::flow::{Flow, Mask, FLOW_WORDS};
 
@@ -105,43 +124,62 @@ pub const STAGE_OF_WORD: [u8; FLOW_WORDS] = {
 // Word indices are masked with `FLOW_WORDS - 1` on the hot path instead of bounds-checked.
 const _: () = assert!(FLOW_WORDS.is_power_of_two());
 
-/// A compiled table: immutable, built by [`ClassifierBuilder::build`].
-pub struct Classifier<T> {
-    subtables: Box<[Subtable<T>]>,
-    /// Prefix tries, indexed by [`TrieCheck::trie`] (at most [`trie::N_TRIES`]).
-    tries: Box<[trie::Trie]>,
-    n_rules: usize,
+/// Most stage boundaries a subtable has (one fewer than the number of stages).
+const MAX_STAGE_ENDS: usize = 3;
+
+/// Subtables with at most this many keys are searched by comparing every key (cheaper
+/// than hashing for a few keys); larger ones by staged hashing.
+const LINEAR_KEYS: u16 = 6;
+
+/// Many classifiers in shared arrays (see the module note): built by
+/// [`ClassifierSet::build`], read through [`ClassifierSet::member`].
+pub struct ClassifierSet<T> {
+    parts: Box<[Part]>,
+    /// Member `p`'s subtables, in probe order, are `subtables[p.subtables_at..]
+    /// [..p.n_subtables]`.
+    subtables: Box<[Subtable]>,
+    /// Subtable `s`'s non-zero mask words, in stage order, are `cells[s.cells_at..]
+    /// [..s.n_words]`.
+    cells: Box<[Cell]>,
+    /// Keys of multi-key subtables (see [`Subtable::a`]).
+    keys: Box<[u64]>,
+    /// Chain starts of multi-key subtables (see [`Subtable::b`]).
+    chains: Box<[u32]>,
+    entries: Box<[Entry<T>]>,
+    cold: Box<Cold>,
 }
 
-impl<T> std::fmt::Debug for Classifier<T> {
-    /// A summary: rule count, tries, and each subtable's highest priority, key count and
-    /// mask, in probe order.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "Classifier {{ {} rules, {} subtables, {} tries }}",
-            self.n_rules,
-            self.subtables.len(),
-            self.tries.len()
-        )?;
-        for st in self.subtables.iter() {
-            writeln!(
-                f,
-                "  max {:5} min {:5} keys {:6} mask {:?}",
-                st.max_priority,
-                st.min_priority,
-                st.chains.len().saturating_sub(1),
-                st.mask
-            )?;
-        }
-        Ok(())
-    }
+/// Where one member of a set is (see [`ClassifierSet::member_id`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Part {
+    subtables_at: u32,
+    pub(crate) n_subtables: u32,
+    /// Its tries are `cold.tries[tries_at..][..n_tries]` ([`TrieCheck::trie`] counts
+    /// from `tries_at`).
+    tries_at: u32,
+    n_tries: u32,
+    pub(crate) n_rules: u32,
+}
+
+/// What lookups rarely need.
+#[derive(Default)]
+struct Cold {
+    /// Per subtable, like [`ClassifierSet::subtables`].
+    sub: Box<[SubCold]>,
+    multi: Box<[Multi]>,
+    /// Key tables and stage sets (see `hash.rs`).
+    slots: Box<[u64]>,
+    /// `trie_checks[s.trie_at..][..s.n_trie]`, by ascending `at`.
+    trie_checks: Box<[TrieCheck]>,
+    /// `masks[sub.mask]`, for tracing.
+    masks: Box<[Mask]>,
+    tries: Box<[trie::Trie]>,
 }
 
 /// A subtable whose mask on a trie field is a CIDR prefix, its field's stage starting at
-/// `words[at]`: when the subtable misses, ask trie `trie` whether any rule prefix of length
-/// `plen` matches; if none does, fewer bits need unwildcarding.
-#[derive(Clone, Copy, Debug)]
+/// `cells[at]`: when the subtable misses, ask trie `trie` (of its member) whether any rule
+/// prefix of length `plen` matches; if none does, fewer bits need unwildcarding.
+#[derive(Clone, Copy, Debug, Default)]
 struct TrieCheck {
     trie: u8,
     plen: u8,
@@ -150,45 +188,73 @@ struct TrieCheck {
 
 /// Per-lookup trie walks, done at most once per trie.
 struct TrieCtx {
-    results: [Option<trie::TrieResult>; trie::N_TRIES],
+    /// Bit `t`: trie `t` was walked.
+    done: u8,
+    /// Per trie: the walk's `plens`, `maskbits`, and the index of its field in
+    /// `trie::TRIE_FIELDS`.
+    plens: [u128; trie::N_TRIES],
+    maskbits: [u8; trie::N_TRIES],
+    field: [u8; trie::N_TRIES],
 }
 
-impl TrieCtx {
-    #[inline(always)]
-    fn new() -> Self {
-        TrieCtx {
-            results: [None; trie::N_TRIES],
-        }
-    }
+/// One non-zero mask word of a subtable: `pkt.w[word] & mask`, and for a single-key
+/// subtable the key's word (else 0).
+#[derive(Clone, Copy, Debug, Default)]
+struct Cell {
+    mask: u64,
+    key: u64,
+    word: u8,
+    /// Where the cell's stage ends (an index into the subtable's cells: the number of
+    /// cells a miss here unwildcards).
+    end: u8,
+    /// Whether the cell is in the subtable's last stage (a miss is a key miss, not a
+    /// stage miss).
+    last: bool,
 }
 
-/// All rules with one mask.
-struct Subtable<T> {
-    /// Cold (tracing only): boxed to keep the hot fields of consecutive subtables close.
-    mask: Box<Mask>,
-    /// Indices of the non-zero mask words, in stage order.
-    words: Box<[u8]>,
-    /// `mask.w[words[i]]`.
-    word_masks: Box<[u64]>,
-    /// Every stage but the last non-empty one: where it ends in `words`, and the set of
-    /// key-prefix hashes up to there.
-    stages: Box<[Stage]>,
-    /// Prefix-trie checks, by ascending `at`.
-    trie_checks: Box<[TrieCheck]>,
-    /// Hash of the full key → key index.
-    table: hash::Table,
-    /// Key `k` is `keys[k * words.len()..][..words.len()]`.
-    keys: Box<[u64]>,
-    /// Key `k`'s chain is `entries[chains[k]..chains[k + 1]]`, by descending priority.
-    chains: Box<[u32]>,
-    entries: Box<[Entry<T>]>,
+/// All rules with one mask: the hot part (offsets into the set's arrays).
+#[derive(Clone, Copy, Debug, Default)]
+struct Subtable {
     max_priority: u16,
     min_priority: u16,
+    n_words: u8,
+    /// Number of stage boundaries: every stage but the last non-empty one ends at
+    /// `stage_end[i]` (an index into the subtable's cells).
+    n_stages: u8,
+    stage_end: [u8; MAX_STAGE_ENDS],
+    /// Number of prefix-trie checks, at `cold.trie_checks[trie_at..]`.
+    n_trie: u8,
+    /// The first of them (the only one, but for a subtable matching prefixes of two
+    /// address fields).
+    trie0: TrieCheck,
+    /// Number of keys, saturated at `u16::MAX` (only 1 and "at most [`LINEAR_KEYS`]"
+    /// matter to the lookup).
+    n_keys: u16,
+    cells_at: u32,
+    /// One key: its chain is `entries[a..b]`. Several: key `k` is
+    /// `keys[a + k * n_words..][..n_words]`, its chain `entries[chains[b + k]..
+    /// chains[b + k + 1]]`.
+    a: u32,
+    b: u32,
+    trie_at: u32,
 }
 
-struct Stage {
-    end: u8,
-    set: hash::HashSet,
+/// The cold part of a subtable.
+#[derive(Clone, Copy, Debug, Default)]
+struct SubCold {
+    n_keys: u32,
+    /// Index into [`Cold::multi`] (multi-key subtables).
+    multi: u32,
+    mask: u32,
+}
+
+/// A subtable with several keys: where its key table and stage sets are.
+#[derive(Clone, Copy, Debug, Default)]
+struct Multi {
+    table_at: u32,
+    table_mask: u32,
+    set_at: [u32; MAX_STAGE_ENDS],
+    set_mask: [u32; MAX_STAGE_ENDS],
 }
 
 #[derive(Clone, Copy)]
@@ -216,17 +282,6 @@ pub struct Cursor {
     entry: u32,
 }
 
-impl Cursor {
-    /// Whether `self` comes strictly before the rule at (`priority`, `subtable`, `entry`).
-    #[inline(always)]
-    fn comes_before(&self, priority: u16, subtable: usize, entry: usize) -> bool {
-        priority < self.priority
-            || (priority == self.priority
-                && (subtable > self.subtable as usize
-                    || (subtable == self.subtable as usize && entry > self.entry as usize)))
-    }
-}
-
 /// Work done by one lookup, for tests, benchmarks and tracing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LookupStats {
@@ -234,73 +289,98 @@ pub struct LookupStats {
     pub subtables_probed: u32,
     /// Probes that ended early in a stage index.
     pub stage_misses: u32,
-    /// Full key comparisons (hash table slots whose tag matched).
+    /// Full key comparisons (hash table slots whose tag matched; for a subtable searched
+    /// by comparing its keys, reaching its last stage).
     pub key_compares: u32,
 }
 
-trait Observer {
-    fn probe(&mut self);
-    fn stage_miss(&mut self);
-    fn compare(&mut self);
+/// One classifier of a [`ClassifierSet`].
+#[derive(Clone, Copy)]
+pub struct Member<'a, T> {
+    set: &'a ClassifierSet<T>,
+    part: Part,
 }
 
-struct NoStats;
-
-impl Observer for NoStats {
-    #[inline(always)]
-    fn probe(&mut self) {}
-    #[inline(always)]
-    fn stage_miss(&mut self) {}
-    #[inline(always)]
-    fn compare(&mut self) {}
-}
-
-impl Observer for LookupStats {
-    fn probe(&mut self) {
-        self.subtables_probed += 1;
-    }
-    fn stage_miss(&mut self) {
-        self.stage_misses += 1;
-    }
-    fn compare(&mut self) {
-        self.key_compares += 1;
-    }
-}
-
-impl<T: Copy> Classifier<T> {
-    /// An empty classifier: every lookup misses and reads nothing.
+impl<T: Copy> ClassifierSet<T> {
+    /// A set without members.
     pub fn empty() -> Self {
-        Classifier {
+        ClassifierSet {
+            parts: Box::new([]),
             subtables: Box::new([]),
-            tries: Box::new([]),
-            n_rules: 0,
+            cells: Box::new([]),
+            keys: Box::new([]),
+            chains: Box::new([]),
+            entries: Box::new([]),
+            cold: Box::default(),
         }
     }
 
-    /// Number of conjunctions inserted.
+    /// Number of members.
     pub fn len(&self) -> usize {
-        self.n_rules
+        self.parts.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.n_rules == 0
+        self.parts.is_empty()
+    }
+
+    /// Member `i` (in the order the builders were given).
+    #[inline(always)]
+    pub fn member(&self, i: usize) -> Option<Member<'_, T>> {
+        let part = *self.parts.get(i)?;
+        Some(Member { set: self, part })
+    }
+
+    /// Where member `i` is: keep it to reach the member later without indexing
+    /// ([`ClassifierSet::member_at`]).
+    pub fn member_id(&self, i: usize) -> Option<Part> {
+        self.parts.get(i).copied()
+    }
+
+    /// The member `part` (from [`ClassifierSet::member_id`] of this set; a foreign one
+    /// gives some member or an empty one, never a panic).
+    #[inline(always)]
+    pub fn member_at(&self, part: Part) -> Member<'_, T> {
+        Member { set: self, part }
+    }
+}
+
+impl<'a, T: Copy> Member<'a, T> {
+    /// Number of conjunctions inserted.
+    pub fn len(&self) -> usize {
+        self.part.n_rules as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.part.n_rules == 0
     }
 
     /// Number of distinct masks.
     pub fn n_subtables(&self) -> usize {
-        self.subtables.len()
+        self.part.n_subtables as usize
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        let at = self.part.subtables_at as usize;
+        at..at + self.part.n_subtables as usize
     }
 
     /// The masks in probe order, with their highest priority (for tracing and tests).
-    pub fn masks(&self) -> impl Iterator<Item = (&Mask, u16)> + '_ {
-        self.subtables.iter().map(|s| (&*s.mask, s.max_priority))
+    pub fn masks(&self) -> impl Iterator<Item = (&'a Mask, u16)> + 'a {
+        let set = self.set;
+        let r = self.range();
+        let hot = set.subtables.get(r.clone()).unwrap_or(&[]);
+        let cold = set.cold.sub.get(r).unwrap_or(&[]);
+        hot.iter()
+            .zip(cold.iter())
+            .filter_map(move |(s, c)| Some((set.cold.masks.get(c.mask as usize)?, s.max_priority)))
     }
 
     /// The highest-priority rule matching `pkt`, as `(priority, payload)`. ORs into `wc`
     /// every bit the answer depended on (see the module note).
     #[inline]
     pub fn lookup(&self, pkt: &Flow, wc: &mut Mask) -> Option<(u16, T)> {
-        self.search(pkt, wc, None, &mut NoStats)
+        self.search(pkt, wc, None, &mut lookup::NoStats)
             .map(|h| (h.priority, h.payload))
     }
 
@@ -309,10 +389,13 @@ impl<T: Copy> Classifier<T> {
     /// priority; see the module note on residual conditions.
     #[inline]
     pub fn lookup_after(&self, pkt: &Flow, wc: &mut Mask, after: Option<Cursor>) -> Option<Hit<T>> {
-        self.search(pkt, wc, after, &mut NoStats)
+        match after {
+            None => self.search(pkt, wc, None, &mut lookup::NoStats),
+            after => self.search(pkt, wc, after, &mut lookup::NoStats),
+        }
     }
 
-    /// [`Classifier::lookup_after`], counting the work done into `stats`.
+    /// [`Member::lookup_after`], counting the work done into `stats`.
     pub fn lookup_with_stats(
         &self,
         pkt: &Flow,
@@ -322,160 +405,106 @@ impl<T: Copy> Classifier<T> {
     ) -> Option<Hit<T>> {
         self.search(pkt, wc, after, stats)
     }
+}
+
+impl<T: Copy> std::fmt::Debug for Member<'_, T> {
+    /// A summary: rule count, tries, and each subtable's highest priority, key count and
+    /// mask, in probe order.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Classifier {{ {} rules, {} subtables, {} tries }}",
+            self.part.n_rules, self.part.n_subtables, self.part.n_tries
+        )?;
+        let r = self.range();
+        let hot = self.set.subtables.get(r.clone()).unwrap_or(&[]);
+        let cold = self.set.cold.sub.get(r).unwrap_or(&[]);
+        for (st, sc) in hot.iter().zip(cold.iter()) {
+            writeln!(
+                f,
+                "  max {:5} min {:5} keys {:6} mask {:?}",
+                st.max_priority,
+                st.min_priority,
+                sc.n_keys,
+                self.set
+                    .cold
+                    .masks
+                    .get(sc.mask as usize)
+                    .copied()
+                    .unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A compiled table: immutable, built by [`ClassifierBuilder::build`] (a
+/// [`ClassifierSet`] of one).
+pub struct Classifier<T> {
+    set: ClassifierSet<T>,
+}
+
+impl<T: Copy> Classifier<T> {
+    /// An empty classifier: every lookup misses and reads nothing.
+    pub fn empty() -> Self {
+        Classifier {
+            set: ClassifierSet::empty(),
+        }
+    }
 
     #[inline(always)]
-    fn search<O: Observer>(
+    fn view(&self) -> Member<'_, T> {
+        self.set.member(0).unwrap_or(Member {
+            set: &self.set,
+            part: Part::default(),
+        })
+    }
+
+    /// Number of conjunctions inserted.
+    pub fn len(&self) -> usize {
+        self.view().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.view().is_empty()
+    }
+
+    /// Number of distinct masks.
+    pub fn n_subtables(&self) -> usize {
+        self.view().n_subtables()
+    }
+
+    /// The masks in probe order, with their highest priority (for tracing and tests).
+    pub fn masks(&self) -> impl Iterator<Item = (&Mask, u16)> + '_ {
+        self.view().masks()
+    }
+
+    /// See [`Member::lookup`].
+    #[inline]
+    pub fn lookup(&self, pkt: &Flow, wc: &mut Mask) -> Option<(u16, T)> {
+        self.view().lookup(pkt, wc)
+    }
+
+    /// See [`Member::lookup_after`].
+    #[inline]
+    pub fn lookup_after(&self, pkt: &Flow, wc: &mut Mask, after: Option<Cursor>) -> Option<Hit<T>> {
+        self.view().lookup_after(pkt, wc, after)
+    }
+
+    /// See [`Member::lookup_with_stats`].
+    pub fn lookup_with_stats(
         &self,
         pkt: &Flow,
         wc: &mut Mask,
         after: Option<Cursor>,
-        obs: &mut O,
+        stats: &mut LookupStats,
     ) -> Option<Hit<T>> {
-        let mut best: Option<Hit<T>> = None;
-        let mut tries = TrieCtx::new();
-        for (si, st) in self.subtables.iter().enumerate() {
-            if let Some(b) = &best {
-                // Later subtables can only tie (and ties go to the earlier subtable) or lose.
-                if st.max_priority <= b.priority {
-                    break;
-                }
-            }
-            if let Some(c) = &after {
-                // Every rule of this subtable comes at or before the cursor.
-                if st.min_priority > c.priority
-                    || (si < c.subtable as usize && st.min_priority >= c.priority)
-                {
-                    continue;
-                }
-            }
-            obs.probe();
-            if let Some(ei) = st.find(pkt, wc, si, after.as_ref(), (&self.tries, &mut tries), obs) {
-                let e = st.entries[ei];
-                if best.as_ref().is_none_or(|b| e.priority > b.priority) {
-                    best = Some(Hit {
-                        priority: e.priority,
-                        payload: e.payload,
-                        cursor: Cursor {
-                            priority: e.priority,
-                            subtable: si as u32,
-                            entry: ei as u32,
-                        },
-                    });
-                }
-            }
-        }
-        best
+        self.view().lookup_with_stats(pkt, wc, after, stats)
     }
 }
 
-impl<T: Copy> Subtable<T> {
-    /// The first entry matching `pkt` (and after `after`, if given), unwildcarding the
-    /// words examined.
-    #[inline(always)]
-    fn find<O: Observer>(
-        &self,
-        pkt: &Flow,
-        wc: &mut Mask,
-        si: usize,
-        after: Option<&Cursor>,
-        (tries, ctx): (&[trie::Trie], &mut TrieCtx),
-        obs: &mut O,
-    ) -> Option<usize> {
-        let n = self.words.len();
-        let mut h = hash::BASIS;
-        let mut i = 0;
-        for stage in self.stages.iter() {
-            let end = stage.end as usize;
-            while i < end {
-                h = hash::add(
-                    h,
-                    pkt.w[self.words[i] as usize & (FLOW_WORDS - 1)] & self.word_masks[i],
-                );
-                i += 1;
-            }
-            if !stage.set.contains(hash::finish(h)) {
-                obs.stage_miss();
-                self.miss(end, pkt, wc, tries, ctx);
-                return None;
-            }
-        }
-        while i < n {
-            h = hash::add(
-                h,
-                pkt.w[self.words[i] as usize & (FLOW_WORDS - 1)] & self.word_masks[i],
-            );
-            i += 1;
-        }
-
-        let Some(k) = self.table.find(hash::finish(h), |k| {
-            obs.compare();
-            let key = self.keys.get(k * n..(k + 1) * n).unwrap_or(&[]);
-            key.len() == n
-                && key
-                    .iter()
-                    .zip(self.words.iter().zip(self.word_masks.iter()))
-                    .all(|(&kw, (&w, &m))| pkt.w[w as usize & (FLOW_WORDS - 1)] & m == kw)
-        }) else {
-            self.miss(n, pkt, wc, tries, ctx);
-            return None;
-        };
-        self.unwildcard(wc, n);
-        let start = *self.chains.get(k)? as usize;
-        let end = *self.chains.get(k + 1)? as usize;
-        let chain = self.entries.get(start..end)?;
-        match after {
-            None => (!chain.is_empty()).then_some(start),
-            Some(c) => (start..end)
-                .zip(chain)
-                .find(|(ei, e)| c.comes_before(e.priority, si, *ei))
-                .map(|(ei, _)| ei),
-        }
-    }
-
-    /// Unwildcards what proves that no rule of this subtable matches, the hashes having
-    /// failed after `words[..end]`: those words, or, if the prefix trie of a field among
-    /// them rules the subtable out, only the address bits the trie walk read (the absence
-    /// of a length-`L` prefix depends on nothing else). Tries are consulted only here, and
-    /// only for fields already hashed, so a hit never pays for a trie walk.
-    #[inline(always)]
-    fn miss(&self, end: usize, pkt: &Flow, wc: &mut Mask, tries: &[trie::Trie], ctx: &mut TrieCtx) {
-        if self.trie_checks.is_empty() || !self.trie_rules_out(end, pkt, wc, tries, ctx) {
-            self.unwildcard(wc, end);
-        }
-    }
-
-    /// Runs the trie checks of fields within `words[..end]`. When one rules the subtable
-    /// out, unwildcards the trie bits and returns true.
-    #[inline(never)]
-    fn trie_rules_out(
-        &self,
-        end: usize,
-        pkt: &Flow,
-        wc: &mut Mask,
-        tries: &[trie::Trie],
-        ctx: &mut TrieCtx,
-    ) -> bool {
-        for tc in self.trie_checks.iter().filter(|tc| (tc.at as usize) < end) {
-            let t = tc.trie as usize;
-            let (Some(trie), Some(slot)) = (tries.get(t), ctx.results.get_mut(t)) else {
-                continue;
-            };
-            let r = *slot.get_or_insert_with(|| trie.lookup(pkt));
-            if tc.plen == 0 || r.plens & (1u128 << (tc.plen - 1)) != 0 {
-                continue;
-            }
-            trie.field()
-                .unwildcard_prefix(wc, u32::from(r.maskbits.min(tc.plen)));
-            return true;
-        }
-        false
-    }
-
-    /// ORs the mask of `words[..end]` into `wc`.
-    #[inline(always)]
-    fn unwildcard(&self, wc: &mut Mask, end: usize) {
-        for (&w, &m) in self.words.iter().zip(self.word_masks.iter()).take(end) {
-            wc.w[w as usize & (FLOW_WORDS - 1)] |= m;
-        }
+impl<T: Copy> std::fmt::Debug for Classifier<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view().fmt(f)
     }
 }

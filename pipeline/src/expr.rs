@@ -132,7 +132,7 @@ fn parse_primary(p: &mut Parser) -> Result<(Expr, bool), ParseError> {
         p.expect(&Tok::RParen, "`)'")?;
         return Ok((e, true));
     }
-    match p.peek().clone() {
+    match p.peek() {
         Tok::Template(_) => Err(p.error("unexpanded template")),
         Tok::Id(name) => {
             if *p.peek_at(1) == Tok::LParen {
@@ -141,10 +141,12 @@ fn parse_primary(p: &mut Parser) -> Result<(Expr, bool), ParseError> {
                 }
                 p.advance();
                 p.advance();
-                let Tok::Str(port) = p.peek().clone() else {
+                if !matches!(p.peek(), Tok::Str(_)) {
                     return Err(p.error("expecting string"));
+                }
+                let Tok::Str(port) = p.advance() else {
+                    return Err(p.error_prev("expecting string"));
                 };
-                p.advance();
                 p.expect(&Tok::RParen, "`)'")?;
                 return Ok((Expr::ChassisResident(port), true));
             }

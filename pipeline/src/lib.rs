@@ -13,7 +13,10 @@
 //! Invariants: parsing and compiling never panic on any input; a flow that fails is
 //! skipped and reported with its table, priority, uuid and text.
 //!
-//! Not yet: incremental compilation (a change recompiles every datapath), FDB and
+//! Compiles can be incremental at the flow level ([`compile::compile_cached`]); the
+//! classifier layout is still rebuilt whole on every call.
+//!
+//! Not yet: incremental classifier layout, FDB and
 //! `chk_lb_aff`/`chk_ecmp_nh` state (those checks answer 0), port-range tries in the
 //! classifier, and re-sorting subtables by hit count.
 //!

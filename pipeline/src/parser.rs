@@ -67,12 +67,16 @@ impl<'a> Parser<'a> {
         self.toks.get(self.pos + n).map_or(&Tok::End, |t| &t.tok)
     }
 
+    /// Consumes the current token and returns it (tokens are never revisited, so it is
+    /// moved out, not cloned; the final [`Tok::End`] stays).
     pub fn advance(&mut self) -> Tok {
-        let t = self.peek().clone();
         if self.pos < self.toks.len().saturating_sub(1) {
+            let t = std::mem::replace(&mut self.toks[self.pos].tok, Tok::End);
             self.pos += 1;
+            t
+        } else {
+            Tok::End
         }
-        t
     }
 
     /// Consumes `t` if it is next.
@@ -137,10 +141,10 @@ impl<'a> Parser<'a> {
 
     /// `name` or `name[lo]` or `name[lo..hi]`.
     pub fn field(&mut self) -> Result<FieldRef, ParseError> {
-        let Tok::Id(name) = self.peek().clone() else {
+        let Tok::Id(name) = self.peek() else {
             return Err(self.error("expecting field name"));
         };
-        let Some(sym) = self.symtab.lookup(&name) else {
+        let Some(sym) = self.symtab.lookup(name) else {
             return Err(self.error("expecting field name (unknown symbol)"));
         };
         self.advance();
@@ -204,16 +208,18 @@ impl<'a> Parser<'a> {
 
     /// A single constant: integer, string, `$set` or `@group`.
     pub fn constant(&mut self) -> Result<Value, ParseError> {
-        let v = match self.peek().clone() {
+        match self.peek() {
+            Tok::Int(_) | Tok::Str(_) | Tok::AddrSet(_) | Tok::PortGroup(_) => {}
+            Tok::Template(_) => return Err(self.error("unexpanded template")),
+            _ => return Err(self.error("expecting constant")),
+        }
+        Ok(match self.advance() {
             Tok::Int(i) => Value::Int(i),
             Tok::Str(s) => Value::Str(s),
             Tok::AddrSet(s) => Value::AddrSet(s),
             Tok::PortGroup(s) => Value::PortGroup(s),
-            Tok::Template(_) => return Err(self.error("unexpanded template")),
-            _ => return Err(self.error("expecting constant")),
-        };
-        self.advance();
-        Ok(v)
+            _ => return Err(self.error_prev("expecting constant")),
+        })
     }
 
     /// A constant or a `{...}` set of them (commas optional, as in OVN). Returns the values

@@ -105,7 +105,7 @@ pub struct Slot {
 #[derive(Clone, Debug)]
 pub struct Symtab {
     syms: Vec<Symbol>,
-    by_name: HashMap<&'static str, SymId>,
+    by_name: HashMap<&'static str, SymId, crate::classifier::FastHash>,
 }
 
 /// `logical flags` bit numbers (include/ovn/logical-fields.h, `MLF_*_BIT`).
@@ -191,7 +191,7 @@ impl Symtab {
     pub(crate) fn empty() -> Symtab {
         Symtab {
             syms: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: HashMap::default(),
         }
     }
 

@@ -67,6 +67,23 @@ impl Rewrite {
         Rewrite(self.0 | o.0)
     }
 
+    /// True if the mask `touched` has every bit of every field named by `self` (so their
+    /// written values do not depend on the packet). [`super::apply`] reads only those
+    /// fields of its flow.
+    pub fn covered_by(self, touched: &Flow) -> bool {
+        TABLE
+            .iter()
+            .filter(|(bit, _, _)| self.contains(*bit))
+            .all(|&(_, f, wide)| {
+                let i = f.word as usize;
+                if wide {
+                    touched.w[i] == u64::MAX && touched.w[i + 1] == u64::MAX
+                } else {
+                    touched.w[i] & f.word_mask() == f.word_mask()
+                }
+            })
+    }
+
     /// The fields whose values differ between `old` and `new`.
     pub fn diff(old: &Flow, new: &Flow) -> Rewrite {
         let mut r = Rewrite::NONE;

@@ -516,8 +516,11 @@ impl Rng {
 #[test]
 fn random_bytes_never_panic() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut df = udp4_frame().to_vec();
+    df[20] |= 0x40;
     let templates = [
         udp4_frame().to_vec(),
+        df,
         tcp4_vlan_frame(),
         icmp4_frame(),
         arp_frame(),
@@ -525,6 +528,8 @@ fn random_bytes_never_panic() {
         ns_frame(),
     ];
     let mut f = Flow::default();
+    let mut key = crate::key::FlowKey::default();
+    let mut klay = Layout::default();
     let mut parsed_l4 = 0;
     for i in 0..200_000u32 {
         let mut b: Vec<u8> = if i % 2 == 0 {
@@ -543,7 +548,23 @@ fn random_bytes_never_panic() {
             }
             t
         };
-        if let Ok(lay) = extract(&b, 0, &mut f) {
+        let want = extract(&b, 0, &mut f);
+        // The UDP/IPv4 fast path agrees with the general parser.
+        let mut g = Flow::default();
+        let mut glay = Layout::default();
+        let general = extract_general_into(&b, 0, &mut g, &mut glay);
+        assert_eq!(general.map(|()| glay), want, "{b:02x?}");
+        assert_eq!(g, f, "{b:02x?}");
+        // The reused-key form gives the same flow and layout whatever came before.
+        let got = extract_key(&b, 0, &mut key, &mut klay);
+        assert_eq!(got.map(|()| klay), want);
+        assert_eq!(key.flow(), &f);
+        assert_eq!(
+            crate::key::nonzero_map(&f) & !key.map(),
+            0,
+            "map covers the flow"
+        );
+        if let Ok(lay) = want {
             if lay.l4 != L4::None {
                 parsed_l4 += 1;
             }

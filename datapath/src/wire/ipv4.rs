@@ -24,7 +24,8 @@ pub const MIN_HEADER_LEN: usize = field::OPTIONS;
 /// Flag bits within the 16-bit flags/fragment-offset word.
 pub const FLAG_DF: u16 = 0x4000;
 pub const FLAG_MF: u16 = 0x2000;
-const OFFSET_MASK: u16 = 0x1fff;
+/// Fragment offset (in 8-byte units) within the same word.
+pub const OFFSET_MASK: u16 = 0x1fff;
 
 /// A read/write view of an IPv4 packet.
 ///

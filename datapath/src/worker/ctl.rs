@@ -248,7 +248,11 @@ impl<B: Backend> Worker<B> {
                 now_ns,
                 recircs: &mut 0,
             };
-            ctx.lookup(&compiled, &flow, Some(&mut scratch))
+            ctx.lookup(
+                &compiled,
+                &crate::key::FlowKey::from_flow(&flow),
+                Some(&mut scratch),
+            )
         };
         let tier = Tier::ALL
             .iter()

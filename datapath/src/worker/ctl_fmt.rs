@@ -426,6 +426,7 @@ mod tests {
             )]
             .into_boxed_slice(),
             rewrite: Rewrite::default(),
+            consts: None,
         };
         let acts = DpActs {
             steps: vec![Step::Output(out)].into_boxed_slice(),

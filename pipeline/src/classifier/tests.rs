@@ -4,7 +4,7 @@
 use super::*;
 use crate::flow::{field, Field};
 
-fn flow(fields: &[(Field, u64)]) -> Flow {
+pub(super) fn flow(fields: &[(Field, u64)]) -> Flow {
     let mut f = Flow::default();
     for &(fd, v) in fields {
         f.set(fd, v);
@@ -12,7 +12,7 @@ fn flow(fields: &[(Field, u64)]) -> Flow {
     f
 }
 
-fn mask(fields: &[Field]) -> Mask {
+pub(super) fn mask(fields: &[Field]) -> Mask {
     let mut m = Mask::default();
     for &fd in fields {
         m.add(fd);
@@ -21,7 +21,12 @@ fn mask(fields: &[Field]) -> Mask {
 }
 
 /// Inserts a rule matching `fields` exactly.
-fn add(b: &mut ClassifierBuilder<u32>, priority: u16, fields: &[(Field, u64)], payload: u32) {
+pub(super) fn add(
+    b: &mut ClassifierBuilder<u32>,
+    priority: u16,
+    fields: &[(Field, u64)],
+    payload: u32,
+) {
     let names: Vec<Field> = fields.iter().map(|&(f, _)| f).collect();
     b.insert(priority, &flow(fields), &mask(&names), payload)
         .unwrap();
@@ -244,10 +249,10 @@ fn lookup_after_walks_all_matches_by_descending_priority() {
 }
 
 /// splitmix64: a small deterministic generator for the randomized tests.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -293,7 +298,7 @@ fn random_addr(rng: &mut Rng, width: u32) -> u128 {
     (u128::from(rng.below(DOMAIN)) << (width - 3)) | u128::from(rng.below(DOMAIN))
 }
 
-fn random_packet(rng: &mut Rng) -> Flow {
+pub(super) fn random_packet(rng: &mut Rng) -> Flow {
     let mut f = Flow::default();
     for fd in FIELDS {
         f.set(fd, rng.below(DOMAIN));
@@ -336,13 +341,13 @@ fn random_mask(rng: &mut Rng) -> Mask {
     m
 }
 
-struct RuleSet {
-    cls: Classifier<u32>,
+pub(super) struct RuleSet {
+    pub(super) cls: Classifier<u32>,
     /// Every conjunction: (priority, value, mask, payload).
-    conjs: Vec<(u16, Flow, Mask, u32)>,
+    pub(super) conjs: Vec<(u16, Flow, Mask, u32)>,
 }
 
-fn random_rules(rng: &mut Rng) -> RuleSet {
+pub(super) fn random_rules(rng: &mut Rng) -> RuleSet {
     let pool: Vec<Mask> = (0..1 + rng.below(8)).map(|_| random_mask(rng)).collect();
     let mut b = ClassifierBuilder::new();
     let mut conjs = Vec::new();

@@ -22,6 +22,8 @@ use crate::flow::{word, Flow, Mask};
 /// One address field a trie can cover.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TrieField {
+    /// Its index in [`TRIE_FIELDS`].
+    pub(super) index: u8,
     /// Width in bits: 32 or 128.
     pub(super) width: u8,
     /// For 32-bit fields: the word and shift of the field.
@@ -32,21 +34,25 @@ pub(super) struct TrieField {
 /// The fields with a trie, in trie-index order.
 pub(super) const TRIE_FIELDS: [TrieField; 4] = [
     TrieField {
+        index: 0,
         width: 32,
         word: word::IP4,
         shift: 32,
     },
     TrieField {
+        index: 1,
         width: 32,
         word: word::IP4,
         shift: 0,
     },
     TrieField {
+        index: 2,
         width: 128,
         word: word::IP6_SRC,
         shift: 0,
     },
     TrieField {
+        index: 3,
         width: 128,
         word: word::IP6_DST,
         shift: 0,

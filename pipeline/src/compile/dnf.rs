@@ -112,6 +112,25 @@ impl Conj {
         true
     }
 
+    /// Whether `self && o` is satisfiable.
+    #[inline]
+    pub fn compatible(&self, o: &Conj) -> bool {
+        let mut bad = 0;
+        for i in 0..FLOW_WORDS {
+            bad |= (self.value[i] ^ o.value[i]) & self.mask[i] & o.mask[i];
+        }
+        bad == 0
+    }
+
+    /// `self &= o` for a compatible `o`.
+    #[inline]
+    fn merge(&mut self, o: &Conj) {
+        for i in 0..FLOW_WORDS {
+            self.mask[i] |= o.mask[i];
+            self.value[i] |= o.value[i] & o.mask[i];
+        }
+    }
+
     /// `self &= o` in place; `false` on conflict (then `self` is unspecified).
     #[inline]
     pub fn and_assign(&mut self, o: &Conj) -> bool {
@@ -228,8 +247,11 @@ fn cross(acc: &mut Vec<Conj>, d: &[Conj], limit: usize) -> Option<()> {
     let mut next = Vec::with_capacity(acc.len() * d.len());
     for a in acc.iter() {
         for b in d {
-            let mut c = *a;
-            if c.and_assign(b) {
+            // Most pairs of a cross product conflict (`eth.type == 0x800` against
+            // `0x86dd`): test before copying 512 bytes.
+            if a.compatible(b) {
+                let mut c = *a;
+                c.merge(b);
                 next.push(c);
             }
         }
@@ -340,14 +362,58 @@ fn expr_into(
                         break;
                     }
                 }
+            } else if acc.len() == 1 {
+                // `c && (x || y ...)` as `(c && x) || (c && y) ...`: the same conjunctions
+                // in the same order as the cross product below, but branches that
+                // contradict `c` die at once instead of being multiplied out first (a
+                // negated `ip.later_frag` would otherwise expand `eth.type != 0x800 &&
+                // eth.type != 0x86dd` into 256 conjunctions, all to be discarded).
+                let base = acc[0];
+                let mut out = Vec::new();
+                for x in v {
+                    if let Some((field, values)) = simple_eq(x, neg) {
+                        let (slot, full) = eq_slot(field, t)?;
+                        for val in values {
+                            if let Some((c, m)) = const_of(val, full, n) {
+                                let mut conj = base;
+                                if conj.put(&slot, c, m) {
+                                    out.push(conj);
+                                }
+                            }
+                        }
+                    } else {
+                        let mut a = vec![base];
+                        if expr_into(x, neg, t, n, &mut a, depth + 1)?.is_none() {
+                            return Ok(None);
+                        }
+                        out.extend(a);
+                    }
+                    if out.len() > MAX_CONJ {
+                        return Ok(None);
+                    }
+                }
+                *acc = out;
             } else {
                 let mut alts = Vec::new();
                 for x in v {
-                    let mut a = vec![Conj::any()];
-                    if expr_into(x, neg, t, n, &mut a, depth + 1)?.is_none() {
-                        return Ok(None);
+                    if let Some((field, values)) = simple_eq(x, neg) {
+                        // The common `f == c` branch: its conjunctions directly.
+                        let (slot, full) = eq_slot(field, t)?;
+                        for val in values {
+                            if let Some((c, m)) = const_of(val, full, n) {
+                                let mut conj = Conj::any();
+                                if conj.put(&slot, c, m) {
+                                    alts.push(conj);
+                                }
+                            }
+                        }
+                    } else {
+                        let mut a = vec![Conj::any()];
+                        if expr_into(x, neg, t, n, &mut a, depth + 1)?.is_none() {
+                            return Ok(None);
+                        }
+                        alts.extend(a);
                     }
-                    alts.extend(a);
                     if alts.len() > MAX_CONJ {
                         return Ok(None);
                     }
@@ -356,6 +422,9 @@ fn expr_into(
             }
         }
         Expr::Cmp { field, op, values } => {
+            if let Some((field, values)) = simple_eq(e, neg) {
+                return eq_into(field, values, t, n, acc);
+            }
             let op = if neg { invert(*op) } else { *op };
             return Ok(cmp(field, op, values, t, n)?.and_into(acc, MAX_CONJ));
         }
@@ -531,37 +600,9 @@ fn cmp(
     })
 }
 
-/// Prefix decomposition of `f op c` over a `width`-bit field, as (value, mask) pairs.
-fn range(op: RelOp, c: u128, width: u32) -> Vec<(u128, u128)> {
-    let full = if width >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
-    // Normalise to strict `<` or `>`.
-    let (less, c) = match op {
-        RelOp::Lt => (true, c),
-        RelOp::Le if c == full => return vec![(0, 0)],
-        RelOp::Le => (true, c + 1),
-        RelOp::Gt => (false, c),
-        RelOp::Ge if c == 0 => return vec![(0, 0)],
-        RelOp::Ge => (false, c - 1),
-        _ => return Vec::new(),
-    };
-    let mut out = Vec::new();
-    for b in (0..width.min(128)).rev() {
-        let bit = 1u128 << b;
-        let above = full & !((bit << 1).wrapping_sub(1));
-        // `f < c`: agree with c above bit b, c has 1 at b and f has 0.
-        // `f > c`: agree with c above bit b, c has 0 at b and f has 1.
-        if less && c & bit != 0 {
-            out.push((c & above, above | bit));
-        } else if !less && c & bit == 0 {
-            out.push(((c & above) | bit, above | bit));
-        }
-    }
-    out
-}
+#[path = "dnf_eq.rs"]
+mod eq;
+use eq::{const_of, eq_into, eq_slot, range, simple_eq};
 
 #[cfg(test)]
 #[path = "dnf_tests.rs"]

@@ -8,25 +8,36 @@
 //! sets, port groups, `is_chassis_resident`) and compile to bit-match conjunctions
 //! ([`dnf`]) and ops ([`program`]). A flow that fails anywhere is skipped and recorded as
 //! a [`Rejection`]; nothing panics on bad input.
+//!
+//! [`compile_cached`] does the same with a [`CompileCache`] that keeps each flow's parse and
+//! per-datapath compile from the previous call, redoing only flows whose text changed or
+//! whose looked-up names ([`deps`]) now resolve differently.
 
+mod cache;
+mod deps;
 pub mod dnf;
 mod lb;
 mod ports;
 pub mod program;
+mod tables;
 
 use crate::actions::Pipeline;
-use crate::classifier::{Classifier, ClassifierBuilder};
+use crate::classifier::{ClassifierSet, FastHash};
 use crate::lexer::{tokenize, Int, Tok};
 use crate::model::{DpKind, Model};
 use crate::symtab::Symtab;
 use crate::{expand_templates, parse_actions, parse_match};
 use dnf::{compile_match, Names, Residual};
 use program::{compile_actions, Op};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use cache::{CacheStats, CompileCache};
 pub use program::ZoneKind;
+pub use tables::Table;
+pub(crate) use tables::{Entry, NO_RESIDUAL};
 
 /// A flow that was not compiled, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,41 +67,6 @@ pub struct FlowInfo {
     pub parsed: Arc<[crate::Action]>,
 }
 
-/// One table's compiled flows.
-pub struct Table {
-    pub(crate) cls: Classifier<u32>,
-    pub(crate) entries: Vec<Entry>,
-    /// The table holds exactly one conjunction and it matches every packet (`1`, no
-    /// residual): (priority, entry). Lookups skip the classifier and read nothing.
-    pub(crate) only: Option<(u16, u32)>,
-}
-
-pub(crate) struct Entry {
-    /// Index into [`Compiled::flows`].
-    pub flow: u32,
-    pub ops: Arc<[Op]>,
-    pub residual: Option<Residual>,
-}
-
-impl Table {
-    /// Number of classifier conjunctions.
-    pub fn n_conjunctions(&self) -> usize {
-        self.cls.len()
-    }
-    /// Number of logical flows.
-    pub fn n_flows(&self) -> usize {
-        self.entries.len()
-    }
-    /// Number of distinct masks (classifier subtables).
-    pub fn n_subtables(&self) -> usize {
-        self.cls.n_subtables()
-    }
-    /// Whether lookups skip the classifier (one catch-all flow).
-    pub fn is_trivial(&self) -> bool {
-        self.only.is_some()
-    }
-}
-
 /// A compiled logical datapath.
 pub struct CompiledDatapath {
     pub key: u32,
@@ -99,6 +75,10 @@ pub struct CompiledDatapath {
     pub kind: DpKind,
     /// Ingress tables then egress tables, indexed by table id.
     pub tables: [Vec<Table>; 2],
+    /// Per pipeline: the classifiers, one member per table.
+    pub(crate) cls: [ClassifierSet<u32>; 2],
+    /// Per pipeline: every table's entries (see [`Table`]).
+    pub(crate) entries: [Box<[Entry]>; 2],
     /// Router conntrack zones (DNAT, SNAT); switches use per-port zones, and their SNAT
     /// zone (0: none assigned, use the port's) only for `ct_snat_to_vip`.
     pub zones: (u16, u16),
@@ -137,18 +117,22 @@ pub struct PortInfo {
 /// The compiled pipeline: immutable, shared by workers.
 pub struct Compiled {
     pub datapaths: Vec<CompiledDatapath>,
-    pub(crate) dp_by_key: HashMap<u32, u32>,
+    pub(crate) dp_by_key: HashMap<u32, u32, FastHash>,
     pub flows: Vec<FlowInfo>,
     pub rejected: Vec<Rejection>,
     /// (datapath key, port key) → port.
-    pub ports: HashMap<(u32, u32), PortInfo>,
+    pub ports: HashMap<(u32, u32), PortInfo, FastHash>,
     /// (datapath key, group key) → member port keys.
-    pub mcast: HashMap<(u32, u32), Vec<u32>>,
+    pub mcast: HashMap<(u32, u32), Vec<u32>, FastHash>,
     /// (datapath key, port key, IP) → MAC.
-    pub mac_bindings: HashMap<(u32, u32, u128), u64>,
+    pub mac_bindings: HashMap<(u32, u32, u128), u64, FastHash>,
     pub symtab: Arc<Symtab>,
     /// The local chassis name.
     pub chassis: String,
+    /// Every flow's program; entries refer to ranges (see `tables.rs`).
+    pub(crate) ops: Box<[Op]>,
+    /// Residual conditions of entries (see [`dnf`]).
+    pub(crate) residuals: Box<[Residual]>,
     /// Keys for which `chk_lb_hairpin_reply()` is 1 (see [`LbReplyKey`]).
     pub(crate) lb_reply: HashSet<LbReplyKey>,
 }
@@ -169,7 +153,7 @@ impl Compiled {
         self.datapaths
             .iter()
             .flat_map(|d| d.tables.iter().flatten())
-            .map(|t| t.entries.len())
+            .map(|t| t.n_flows())
             .sum()
     }
     /// Key of port `name` on datapath `dp_key` (ports and multicast groups are not indexed
@@ -255,6 +239,25 @@ impl Names for DpNames<'_, '_> {
 
 /// Compiles a whole model. Never fails: problems are [`Compiled::rejected`].
 pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
+    compile_inner(model, symtab, None)
+}
+
+/// Like [`compile`], but reuses what `cache` kept from the previous compile of the same
+/// chassis: only flows whose text changed, or whose names (ports, address sets, port
+/// groups, residency) resolve differently, are parsed and compiled again. The result is
+/// the same as [`compile`]'s.
+pub fn compile_cached(model: &Model, symtab: Arc<Symtab>, cache: &mut CompileCache) -> Compiled {
+    cache.begin(&model.template_vars);
+    let c = compile_inner(model, symtab, Some(&mut *cache));
+    cache.end();
+    c
+}
+
+fn compile_inner(
+    model: &Model,
+    symtab: Arc<Symtab>,
+    mut cache: Option<&mut CompileCache>,
+) -> Compiled {
     let g = global(model);
     let mut rejected = Vec::new();
     let dp_index: HashMap<&str, usize> = model
@@ -283,18 +286,8 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
         zone_next = zone_next.wrapping_add(1).max(1);
         z
     };
-    // Builders per datapath: [pipeline][table] → (builder, entries).
-    struct Tb {
-        b: ClassifierBuilder<u32>,
-        entries: Vec<Entry>,
-        /// The last conjunction inserted, if it had an all-zero mask and no residual.
-        last_any: Option<(u16, u32)>,
-    }
-    let mut builders: Vec<[Vec<Tb>; 2]> = model
-        .datapaths
-        .iter()
-        .map(|_| [Vec::new(), Vec::new()])
-        .collect();
+    let mut builders = tables::Builders::new(model.datapaths.len());
+    let mut act_cache: HashMap<&str, Arc<[crate::Action]>, FastHash> = HashMap::default();
     let mut flows = Vec::with_capacity(model.flows.len());
     let dp_name = |uuid: &str| {
         dp_index
@@ -303,14 +296,10 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
     };
 
     for lf in &model.flows {
-        let text = format!("match: {} actions: {}", lf.match_, lf.actions);
-        let targets: Vec<&str> = match (&lf.datapath, &lf.dp_group) {
-            (Some(d), _) => vec![d.as_str()],
-            (None, Some(gu)) => groups
-                .get(gu.as_str())
-                .map(|v| v.iter().map(String::as_str).collect())
-                .unwrap_or_default(),
-            (None, None) => Vec::new(),
+        let targets: &[String] = match (&lf.datapath, &lf.dp_group) {
+            (Some(d), _) => std::slice::from_ref(d),
+            (None, Some(gu)) => groups.get(gu.as_str()).copied().unwrap_or(&[]),
+            (None, None) => &[],
         };
         let reject = |rejected: &mut Vec<Rejection>, dp: &str, reason: String| {
             rejected.push(Rejection {
@@ -320,19 +309,38 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
                 table: lf.table_id,
                 priority: lf.priority,
                 reason,
-                text: text.clone(),
+                text: format!("match: {} actions: {}", lf.match_, lf.actions),
             })
         };
-        let first = targets.first().copied().unwrap_or("");
-        let parsed = (|| {
+        let first = targets.first().map_or("", String::as_str);
+        let mut parse = || {
             let m = expand_templates(&lf.match_, &model.template_vars)
                 .map_err(|e| format!("match: {e}"))?;
             let a = expand_templates(&lf.actions, &model.template_vars)
                 .map_err(|e| format!("actions: {e}"))?;
             let m = parse_match(&m, &symtab).map_err(|e| format!("match: {e}"))?;
-            let a = parse_actions(&a, &symtab).map_err(|e| format!("actions: {e}"))?;
-            Ok::<_, String>((m.annotate(&symtab), a))
-        })();
+            // Many flows share an action text (`next;`, `output;` ...): parse it once.
+            let a = match a {
+                Cow::Borrowed(text) => match act_cache.get(text) {
+                    Some(a) => Arc::clone(a),
+                    None => {
+                        let a: Arc<[crate::Action]> = parse_actions(text, &symtab)
+                            .map_err(|e| format!("actions: {e}"))?
+                            .into();
+                        act_cache.insert(text, Arc::clone(&a));
+                        a
+                    }
+                },
+                Cow::Owned(text) => parse_actions(&text, &symtab)
+                    .map_err(|e| format!("actions: {e}"))?
+                    .into(),
+            };
+            Ok::<_, String>((Arc::new(m.annotate(&symtab)), a))
+        };
+        let parsed = match cache.as_deref_mut() {
+            Some(c) => c.parsed(lf, parse),
+            None => parse(),
+        };
         let (expr, acts) = match parsed {
             Ok(x) => x,
             Err(e) => {
@@ -341,7 +349,6 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
             }
         };
         let fi = flows.len() as u32;
-        let acts: Arc<[crate::Action]> = acts.into();
         flows.push(FlowInfo {
             uuid: lf.uuid.clone(),
             pipeline: lf.pipeline,
@@ -355,87 +362,79 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
         let pi = usize::from(lf.pipeline == Pipeline::Egress);
         // Without string literals (port names) or port groups, the result does not depend
         // on the datapath: compile once for every member of a group.
-        let dp_free = !lf.match_.contains(['"', '@']) && !lf.actions.contains('"');
-        let mut shared: Option<(dnf::CompiledMatch, Arc<[Op]>)> = None;
+        let dp_free =
+            targets.len() > 1 && !lf.match_.contains(['"', '@']) && !lf.actions.contains('"');
+        let mut shared: Option<(dnf::CompiledMatch, u32)> = None;
         for dp in targets {
+            let dp = dp.as_str();
             let Some(&di) = dp_index.get(dp) else {
                 reject(&mut rejected, dp, "unknown datapath".into());
                 continue;
             };
-            let (m, ops) = match &shared {
-                Some((m, ops)) => (m.clone(), ops.clone()),
-                None => {
-                    let names = DpNames {
-                        g: &g,
-                        dp_uuid: model.datapaths[di].uuid.as_str(),
-                        dp_key: model.datapaths[di].tunnel_key,
-                    };
-                    let m = match compile_match(&expr, &symtab, &names) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            reject(&mut rejected, dp, format!("match: {e}"));
-                            continue;
-                        }
-                    };
+            let added = if let Some((m, prog)) = &shared {
+                builders.add(
+                    di,
+                    pi,
+                    lf.table_id,
+                    lf.priority,
+                    fi,
+                    *prog,
+                    &m.conjs,
+                    m.residual.clone(),
+                )
+            } else {
+                let names = DpNames {
+                    g: &g,
+                    dp_uuid: model.datapaths[di].uuid.as_str(),
+                    dp_key: model.datapaths[di].tunnel_key,
+                };
+                let build = |n: &dyn Names| {
+                    let m = compile_match(&expr, &symtab, n).map_err(|e| format!("match: {e}"))?;
                     let ctx = program::Ctx {
                         t: &symtab,
-                        n: &names,
+                        n,
                         pipeline: lf.pipeline,
                         table: lf.table_id,
                     };
-                    let ops: Arc<[Op]> = match compile_actions(&ctx, &acts) {
-                        Ok(o) => o.into(),
-                        Err(e) => {
-                            reject(&mut rejected, dp, format!("actions: {e}"));
-                            continue;
-                        }
-                    };
-                    if dp_free {
-                        shared = Some((m.clone(), ops.clone()));
+                    let ops = compile_actions(&ctx, &acts).map_err(|e| format!("actions: {e}"))?;
+                    Ok((m, ops))
+                };
+                let built = match cache.as_deref_mut() {
+                    Some(c) => c.built(&lf.uuid, if dp_free { "" } else { dp }, &names, build),
+                    None => build(&names),
+                };
+                let (m, prog) = match built {
+                    Ok((m, ops)) => (m, builders.program(ops)),
+                    Err(e) => {
+                        reject(&mut rejected, dp, e);
+                        continue;
                     }
-                    (m, ops)
+                };
+                let r = builders.add(
+                    di,
+                    pi,
+                    lf.table_id,
+                    lf.priority,
+                    fi,
+                    prog,
+                    &m.conjs,
+                    m.residual.clone(),
+                );
+                if dp_free {
+                    shared = Some((m, prog));
                 }
+                r
             };
-            let tables = &mut builders[di][pi];
-            let ti = usize::from(lf.table_id);
-            while tables.len() <= ti {
-                tables.push(Tb {
-                    b: ClassifierBuilder::new(),
-                    entries: Vec::new(),
-                    last_any: None,
-                });
-            }
-            let tb = &mut tables[ti];
-            let ei = tb.entries.len() as u32;
-            let plain = m.residual.is_none();
-            tb.entries.push(Entry {
-                flow: fi,
-                ops,
-                residual: m.residual,
-            });
-            for c in &m.conjs {
-                tb.last_any =
-                    (plain && c.mask.iter().all(|w| *w == 0)).then_some((lf.priority, ei));
-                if let Err(e) = tb.b.insert(lf.priority, &c.flow(), &c.mask(), ei) {
-                    reject(&mut rejected, dp, e.to_string());
-                    break;
-                }
+            if let Err(e) = added {
+                reject(&mut rejected, dp, e.to_string());
             }
         }
     }
 
+    let (pipes, ops, residuals) = builders.finish();
     let mut datapaths = Vec::with_capacity(model.datapaths.len());
-    let mut dp_by_key = HashMap::new();
-    for (i, (d, [ing, eg])) in model.datapaths.iter().zip(builders).enumerate() {
-        let build = |v: Vec<Tb>| {
-            v.into_iter()
-                .map(|t| Table {
-                    only: t.last_any.filter(|_| t.b.len() == 1),
-                    cls: t.b.build(),
-                    entries: t.entries,
-                })
-                .collect::<Vec<_>>()
-        };
+    let mut dp_by_key = HashMap::default();
+    for (i, (d, p)) in model.datapaths.iter().zip(pipes).enumerate() {
         let zones = if d.kind == DpKind::Router {
             (
                 alloc_zone(&format!("{}_dnat", d.uuid)),
@@ -460,7 +459,9 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
             name: d.name.clone(),
             uuid: d.uuid.clone(),
             kind: d.kind,
-            tables: [build(ing), build(eg)],
+            tables: p.tables,
+            cls: p.cls,
+            entries: p.entries,
             zones,
         });
     }
@@ -491,6 +492,8 @@ pub fn compile(model: &Model, symtab: Arc<Symtab>) -> Compiled {
         mac_bindings,
         symtab,
         chassis: model.chassis.clone(),
+        ops,
+        residuals,
         lb_reply: lb::reply_keys(model),
     }
 }

@@ -1,14 +1,15 @@
 //! Port, multicast-group and MAC-binding tables for the executor, from the model's rows.
 
 use super::{ip_key, parse_addr, parse_mac, PortInfo, PortKind};
+use crate::classifier::FastHash;
 use crate::model::Model;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub(crate) type PortTables = (
-    HashMap<(u32, u32), PortInfo>,
-    HashMap<(u32, u32), Vec<u32>>,
-    HashMap<(u32, u32, u128), u64>,
+    HashMap<(u32, u32), PortInfo, FastHash>,
+    HashMap<(u32, u32), Vec<u32>, FastHash>,
+    HashMap<(u32, u32, u128), u64, FastHash>,
 );
 
 pub(crate) fn port_tables(
@@ -22,7 +23,7 @@ pub(crate) fn port_tables(
         .iter()
         .map(|p| (p.logical_port.as_str(), p))
         .collect();
-    let mut ports = HashMap::new();
+    let mut ports = HashMap::default();
     let mut sorted: Vec<_> = model.ports.iter().collect();
     sorted.sort_by(|a, b| a.logical_port.cmp(&b.logical_port));
     for p in sorted {
@@ -95,7 +96,7 @@ pub(crate) fn port_tables(
             },
         );
     }
-    let mut mcast = HashMap::new();
+    let mut mcast = HashMap::default();
     for m in &model.mcast_groups {
         let Some(dk) = dp_key(&m.datapath) else {
             continue;
@@ -108,7 +109,7 @@ pub(crate) fn port_tables(
             .collect();
         mcast.insert((dk, m.tunnel_key), keys);
     }
-    let mut mac_bindings = HashMap::new();
+    let mut mac_bindings = HashMap::default();
     for b in &model.mac_bindings {
         let (Some(dk), Some(p), Ok(ip), Some(mac)) = (
             dp_key(&b.datapath),

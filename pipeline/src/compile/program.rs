@@ -11,6 +11,13 @@ use crate::symtab::{Slot, Storage, Symtab};
 /// One compiled action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// `w[word] = (w[word] & !mask) | value`: a load into a field within one word
+    /// (`value` already shifted into place and within `mask`).
+    SetWord {
+        word: u8,
+        value: u64,
+        mask: u64,
+    },
     /// Write `value` into the bits `mask` of `dst` (slot coordinates).
     Load {
         dst: Slot,
@@ -43,17 +50,8 @@ pub enum Op {
     },
     /// `reject {}`: TCP RST, SCTP ABORT or ICMP unreachable, chosen from the packet.
     Reject(Box<[Op]>),
-    /// Conntrack. `nested` (for `ct_commit { }`) sets ct_mark/ct_label; `recirc` says
-    /// whether to resume at the next table afterwards (else continue inline).
-    Ct {
-        zone: ZoneKind,
-        commit: bool,
-        nat: Option<Nat>,
-        mark: Option<(u32, u32)>,
-        label: Option<(u128, u128)>,
-        nested: Box<[Op]>,
-        recirc: bool,
-    },
+    /// Conntrack (boxed: rare and large).
+    Ct(Box<CtOp>),
     CtClear,
     /// `ct_snat_to_vip`: commit in the SNAT zone with the source NATed to the VIP the
     /// packet was sent to (saved by northd in reg1 / xxreg1), then continue; nothing if
@@ -131,6 +129,19 @@ pub enum Op {
     Nop,
 }
 
+/// A conntrack step. `nested` (for `ct_commit { }`) sets ct_mark/ct_label; `recirc` says
+/// whether to resume at the next table afterwards (else continue inline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtOp {
+    pub zone: ZoneKind,
+    pub commit: bool,
+    pub nat: Option<Nat>,
+    pub mark: Option<(u32, u32)>,
+    pub label: Option<(u128, u128)>,
+    pub nested: Box<[Op]>,
+    pub recirc: bool,
+}
+
 /// Which conntrack zone an action uses; the executor picks the number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ZoneKind {
@@ -182,7 +193,7 @@ fn next_table(c: &Ctx) -> Result<u8, String> {
 }
 
 fn ct(zone: ZoneKind, commit: bool, nat: Option<Nat>, recirc: bool) -> Op {
-    Op::Ct {
+    Op::Ct(Box::new(CtOp {
         zone,
         commit,
         nat,
@@ -190,6 +201,31 @@ fn ct(zone: ZoneKind, commit: bool, nat: Option<Nat>, recirc: bool) -> Op {
         label: None,
         nested: Box::new([]),
         recirc,
+    }))
+}
+
+/// A load of `value` into bits `mask` (slot coordinates) of `dst`, as one word update
+/// where the slot lies within one word (what `exec::slot::write` would do).
+fn load(dst: Slot, value: u128, mask: u128) -> Op {
+    match dst.storage {
+        Storage::Narrow(fl) | Storage::Port(fl) => {
+            let sh = u32::from(fl.shift) + u32::from(dst.ofs);
+            if sh >= 64 {
+                return Op::Nop;
+            }
+            let m = mask & full(&dst);
+            let wm = (m as u64) << sh;
+            Op::SetWord {
+                word: fl.word & (crate::flow::FLOW_WORDS as u8 - 1),
+                value: ((value & m) as u64) << sh,
+                mask: wm,
+            }
+        }
+        _ => Op::Load {
+            dst,
+            value: value & mask,
+            mask,
+        },
     }
 }
 
@@ -207,11 +243,7 @@ fn one(c: &Ctx, a: &Action, idx: u16) -> Result<Op, String> {
             if matches!(s.storage, Storage::Ovn(_)) {
                 return Ok(Op::Nop);
             }
-            Op::Load {
-                dst: s,
-                value: value & mask,
-                mask,
-            }
+            load(s, value, mask)
         }
         Action::Move { dst, src } => Op::Move {
             dst: slot(c, dst)?,
@@ -233,7 +265,7 @@ fn one(c: &Ctx, a: &Action, idx: u16) -> Result<Op, String> {
         Action::Push(f) => Op::Push(slot(c, f)?),
         Action::Pop(f) => Op::Pop(slot(c, f)?),
         Action::Nested { kind, actions } => nested(c, *kind, actions)?,
-        Action::CtCommitV1 { mark, label } => Op::Ct {
+        Action::CtCommitV1 { mark, label } => Op::Ct(Box::new(CtOp {
             zone: ZoneKind::Default,
             commit: true,
             nat: None,
@@ -241,7 +273,7 @@ fn one(c: &Ctx, a: &Action, idx: u16) -> Result<Op, String> {
             label: *label,
             nested: Box::new([]),
             recirc: false,
-        },
+        })),
         Action::CtNext => ct(ZoneKind::Default, false, None, true),
         Action::CtNat { kind, ip, ports } => {
             let zone = match kind {
@@ -386,7 +418,7 @@ fn nested(c: &Ctx, kind: NestedKind, acts: &[Action]) -> Result<Op, String> {
     };
     Ok(match kind {
         NestedKind::Clone => Op::Clone(ops),
-        NestedKind::CtCommit => Op::Ct {
+        NestedKind::CtCommit => Op::Ct(Box::new(CtOp {
             zone: ZoneKind::Default,
             commit: true,
             nat: None,
@@ -394,7 +426,7 @@ fn nested(c: &Ctx, kind: NestedKind, acts: &[Action]) -> Result<Op, String> {
             label: None,
             nested: ops,
             recirc: false,
-        },
+        })),
         NestedKind::Arp => g(GenKind::ArpRequest),
         NestedKind::NdNs => g(GenKind::NdNs),
         NestedKind::NdNa => g(GenKind::NdNa { router: false }),

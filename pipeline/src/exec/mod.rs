@@ -32,7 +32,7 @@ pub mod slot;
 pub use generate::generated_flow;
 
 use crate::actions::Pipeline;
-use crate::compile::{Compiled, CompiledDatapath, FlowInfo, PortKind};
+use crate::compile::{Compiled, CompiledDatapath, Entry, FlowInfo, PortKind, NO_RESIDUAL};
 use crate::dpaction::{DpAction, DropReason, RecircId};
 use crate::flow::{field, Flow, Mask, FLOW_WORDS};
 
@@ -185,14 +185,31 @@ pub fn execute_with(
 impl Run<'_, '_> {
     /// Emits the pending writes of `br` as [`DpAction::Set`]s.
     pub(crate) fn flush(br: &mut Br, out: &mut Vec<DpAction>) {
-        for i in 0..FLOW_WORDS {
+        // Which words were written, without a branch per word; then only those.
+        let mut dirty = 0u32;
+        for (i, &m) in br.written.w.iter().enumerate() {
+            dirty |= u32::from(m != 0) << i;
+        }
+        out.reserve(dirty.count_ones() as usize);
+        while dirty != 0 {
+            let i = dirty.trailing_zeros() as usize & (FLOW_WORDS - 1);
+            dirty &= dirty - 1;
             let m = br.written.w[i];
-            if m != 0 {
-                out.push(DpAction::Set {
+            let len = out.len();
+            if len == out.capacity() {
+                break; // unreachable: reserved above
+            }
+            // SAFETY: `len < capacity` (checked above), so the slot at `len` is allocated
+            // and unused; it is initialised by the write before `set_len` makes it part of
+            // the vector. Written in place, the action is not first assembled on the stack
+            // and copied (a copy whose wide loads stall on the narrow stores before them).
+            unsafe {
+                out.as_mut_ptr().add(len).write(DpAction::Set {
                     word: i as u8,
                     value: br.flow.w[i] & m,
                     mask: m,
                 });
+                out.set_len(len + 1);
             }
         }
         br.written = Mask::default();
@@ -212,9 +229,20 @@ impl Run<'_, '_> {
                 return;
             };
             let pi = usize::from(pos.pipe == Pipeline::Egress);
-            let hit = dp.tables[pi]
-                .get(usize::from(pos.table))
-                .and_then(|t| self.lookup(t, &br.flow));
+            let ti = usize::from(pos.table);
+            let table = dp.tables[pi].get(ti);
+            if let Some(t) = table {
+                let pass = u32::from(t.pass);
+                // Pass-through tables (see `Table::pass`): skip them at once when not
+                // tracing; the lookup count stays what visiting each would make it.
+                if pass > 0 && self.trace.is_none() && self.lookups + pass <= MAX_LOOKUPS {
+                    // The last one says `next;` to a table id <= 255: no overflow.
+                    self.lookups += pass - 1;
+                    pos.table = pos.table.wrapping_add(pass as u8);
+                    continue;
+                }
+            }
+            let hit = table.and_then(|t| self.lookup(dp, pi, t, &br.flow));
             if let Some(tr) = self.trace.as_mut() {
                 tr(&TraceEvent {
                     datapath: dp,
@@ -228,7 +256,22 @@ impl Run<'_, '_> {
                 out.push(DpAction::Drop(DropReason::NoMatch));
                 return;
             };
-            let ctl = self.ops(br, pos, &e.ops, e.flow, out);
+            if e.next_pipe != 0 {
+                // The program is just `next`: what `ops` would return.
+                pos.pipe = if e.next_pipe == 2 {
+                    Pipeline::Egress
+                } else {
+                    Pipeline::Ingress
+                };
+                pos.table = e.next_table;
+                continue;
+            }
+            let ops = c
+                .ops
+                .get(e.ops_at as usize..)
+                .and_then(|o| o.get(..e.n_ops as usize))
+                .unwrap_or(&[]);
+            let ctl = self.ops(br, pos, ops, e.flow, out);
             match ctl {
                 Ctl::Next(p, t) => {
                     pos = Pos {
@@ -251,19 +294,29 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Table `t` of `dp`'s pipeline `pi`: the winning entry, after residual
+    /// checks.
+    #[inline(always)]
     fn lookup<'c>(
         &mut self,
-        t: &'c crate::compile::Table,
+        dp: &'c CompiledDatapath,
+        pi: usize,
+        t: &crate::compile::Table,
         f: &Flow,
-    ) -> Option<(u16, &'c crate::compile::Entry)> {
+    ) -> Option<(u16, &'c Entry)> {
+        let entries = dp.entries[pi].get(t.entries_at as usize..)?;
         if let Some((prio, e)) = t.only {
-            return t.entries.get(e as usize).map(|e| (prio, e));
+            return entries.get(e as usize).map(|e| (prio, e));
         }
+        let m = dp.cls[pi].member_at(t.cls);
         let mut after = None;
         loop {
-            let h = t.cls.lookup_after(f, &mut self.wc, after)?;
-            let e = t.entries.get(h.payload as usize)?;
-            match &e.residual {
+            let h = m.lookup_after(f, &mut self.wc, after)?;
+            let e = entries.get(h.payload as usize)?;
+            if e.residual == NO_RESIDUAL {
+                return Some((h.priority, e));
+            }
+            match self.c.residuals.get(e.residual as usize) {
                 Some(r) if !r.eval(f, &mut self.wc) => after = Some(h.cursor),
                 _ => return Some((h.priority, e)),
             }

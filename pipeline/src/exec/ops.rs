@@ -3,10 +3,10 @@
 use super::slot::{full, read, write};
 use super::{generated_flow, Br, Ctl, Pos, Run, MAX_DEPTH};
 use crate::actions::{MacBind, Pipeline};
-use crate::compile::program::{Op, ZoneKind};
+use crate::compile::program::{CtOp, Op, ZoneKind};
 use crate::compile::Compiled;
 use crate::dpaction::{ControllerOp, DpAction, DropReason, GenKind, Nat, RecircId};
-use crate::flow::{field, word, Mask};
+use crate::flow::{field, word, Mask, FLOW_WORDS};
 use crate::model::DpKind;
 use crate::symtab::Slot;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -46,6 +46,11 @@ impl Run<'_, '_> {
         let last = ops.len().saturating_sub(1);
         for (i, op) in ops.iter().enumerate() {
             match op {
+                Op::SetWord { word, value, mask } => {
+                    let w = usize::from(*word) & (FLOW_WORDS - 1);
+                    br.flow.w[w] = (br.flow.w[w] & !mask) | value;
+                    br.written.w[w] |= mask;
+                }
                 Op::Load { dst, value, mask } => {
                     write(&mut br.flow, dst, *value, *mask, &mut br.written)
                 }
@@ -154,15 +159,16 @@ impl Run<'_, '_> {
                     };
                     self.generate(br, pos, kind, inner, flow, out);
                 }
-                Op::Ct {
-                    zone,
-                    commit,
-                    nat,
-                    mark,
-                    label,
-                    nested,
-                    recirc,
-                } => {
+                Op::Ct(ct) => {
+                    let CtOp {
+                        zone,
+                        commit,
+                        nat,
+                        mark,
+                        label,
+                        nested,
+                        recirc,
+                    } = &**ct;
                     let zone = self.zone(br, pos, *zone);
                     let (mut mark, mut label) = (*mark, *label);
                     if !nested.is_empty() {
