@@ -543,12 +543,7 @@ fn cmp(
     n: &dyn Names,
 ) -> Result<Residual, String> {
     let name = t.get(f.sym).name;
-    let Some(slot) = t.resolve_ref(f) else {
-        return Err(format!("{name} is not a field"));
-    };
-    if matches!(slot.storage, Storage::Ovn(_)) {
-        return Err(format!("{name} cannot be matched"));
-    }
+    let slot = matchable_slot(f, t)?;
     let width = slot_width(&slot);
     let consts = constants(values, width, n, name)?;
     let eq = |v: u128, m: u128| {
@@ -602,7 +597,7 @@ fn cmp(
 
 #[path = "dnf_eq.rs"]
 mod eq;
-use eq::{const_of, eq_into, eq_slot, range, simple_eq};
+use eq::{const_of, eq_into, eq_slot, matchable_slot, range, simple_eq};
 
 #[cfg(test)]
 #[path = "dnf_tests.rs"]

@@ -22,8 +22,8 @@ pub(super) fn simple_eq(e: &Expr, neg: bool) -> Option<(&FieldRef, &[Value])> {
     }
 }
 
-/// The slot of a compared field and its all-ones value (errors as [`cmp`] gives them).
-pub(super) fn eq_slot(f: &FieldRef, t: &Symtab) -> Result<(Slot, u128), String> {
+/// The slot of a field a match may compare (errors name the field).
+pub(super) fn matchable_slot(f: &FieldRef, t: &Symtab) -> Result<Slot, String> {
     let name = t.get(f.sym).name;
     let Some(slot) = t.resolve_ref(f) else {
         return Err(format!("{name} is not a field"));
@@ -31,6 +31,12 @@ pub(super) fn eq_slot(f: &FieldRef, t: &Symtab) -> Result<(Slot, u128), String> 
     if matches!(slot.storage, Storage::Ovn(_)) {
         return Err(format!("{name} cannot be matched"));
     }
+    Ok(slot)
+}
+
+/// The slot of a compared field and its all-ones value (errors as [`cmp`] gives them).
+pub(super) fn eq_slot(f: &FieldRef, t: &Symtab) -> Result<(Slot, u128), String> {
+    let slot = matchable_slot(f, t)?;
     let width = slot_width(&slot);
     let full = if width >= 128 {
         u128::MAX
